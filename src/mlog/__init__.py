@@ -1,0 +1,167 @@
+"""mlog's Python API for training scripts: cheap to import, safe to call anywhere.
+
+Under ``mlog run`` the calls append to a spool file named by ``MLOG_SPOOL``, so they
+work from any subprocess (data-loader workers, torchrun ranks). Inside
+``with mlog.start_run():`` the same happens in-process. Outside both, the first
+call warns once and every call does nothing, so a script never breaks for lack
+of mlog.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlog.session import RunResult
+
+__all__ = [
+    "__version__",
+    "log_artifact",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "require_run",
+    "set_note",
+    "start_run",
+]
+__version__ = "0.1.0"
+
+SPOOL_ENV = "MLOG_SPOOL"
+RUN_ID_ENV = "MLOG_RUN_ID"
+_warned = False
+
+
+class NotTrackedError(RuntimeError):
+    """Raised by ``require_run`` when a script runs outside ``mlog run`` / ``start_run``."""
+
+
+def _emit(event: dict[str, Any]) -> None:
+    global _warned
+    spool = os.environ.get(SPOOL_ENV)
+    if not spool:
+        if not _warned:
+            _warned = True
+            warnings.warn(
+                "mlog: not inside `mlog run` or `mlog.start_run()`; logging calls are ignored",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        return
+    line = (json.dumps(event, default=str, allow_nan=True) + "\n").encode("utf-8")
+    fd = os.open(spool, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, line)  # one O_APPEND write per event: safe across processes
+    finally:
+        os.close(fd)
+
+
+def log_param(name: str, value: Any) -> None:
+    """Record one hyperparameter (later values of the same name win)."""
+    _emit({"type": "param", "name": str(name), "value": _plain(value)})
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    """Record several hyperparameters; nested mappings become dotted names."""
+    for name, value in params.items():
+        log_param(name, value)
+
+
+def log_metric(name: str, value: float, step: int | None = None) -> None:
+    """Record a metric value; with ``step`` it also joins the per-step series."""
+    event: dict[str, Any] = {"type": "metric", "name": str(name), "value": _number(value)}
+    if step is not None:
+        event["step"] = int(step)
+    event["time"] = time.time()
+    _emit(event)
+
+
+def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
+    """Record several metrics at the same step."""
+    for name, value in metrics.items():
+        log_metric(name, value, step=step)
+
+
+def log_artifact(path: str | os.PathLike[str]) -> None:
+    """Declare an output file or directory to hash when the run ends."""
+    _emit({"type": "artifact", "path": os.path.abspath(os.fspath(path))})
+
+
+def set_note(text: str) -> None:
+    """Set the run's note (the hypothesis, or what changed and why)."""
+    _emit({"type": "note", "text": str(text)})
+
+
+def require_run() -> None:
+    """Refuse to train untracked: raise unless running under ``mlog run``/``start_run``.
+
+    Set ``MLOG_ALLOW_UNTRACKED=1`` to opt out explicitly (for a quick local try).
+    """
+    if os.environ.get(SPOOL_ENV) or os.environ.get("MLOG_ALLOW_UNTRACKED") == "1":
+        return
+    raise NotTrackedError(
+        "this training script must run under `mlog run -- ...` or inside `mlog.start_run()` "
+        "(set MLOG_ALLOW_UNTRACKED=1 to run it untracked on purpose)"
+    )
+
+
+@contextmanager
+def start_run(
+    *,
+    model: str | None = None,
+    note: str | None = None,
+    data: list[str] | None = None,
+    artifacts: list[str] | None = None,
+    params_files: list[str] | None = None,
+    tags: Mapping[str, str] | None = None,
+    allow_dirty: bool = False,
+) -> Iterator[RunResult]:
+    """Capture the enclosed block as a run, for notebooks and scripts run without the wrapper.
+
+    The record is written when the block ends, with status ``failed`` or
+    ``interrupted`` if it raised. The yielded object's ``record`` is filled then.
+    """
+    from mlog.session import in_process_run
+
+    with in_process_run(
+        model=model,
+        note=note,
+        data=data or [],
+        artifacts=artifacts or [],
+        params_files=params_files or [],
+        tags=dict(tags or {}),
+        allow_dirty=allow_dirty,
+    ) as result:
+        yield result
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    if isinstance(value, float):
+        return _number(value)
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    item = getattr(value, "item", None)  # numpy scalars
+    return _plain(item()) if callable(item) else str(value)
+
+
+def _number(value: Any) -> float | int | str:
+    item = getattr(value, "item", None)
+    if callable(item):
+        value = item()
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    number = float(value)
+    return number if math.isfinite(number) else str(number)

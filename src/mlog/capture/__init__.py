@@ -1,0 +1,1 @@
+"""What ``mlog run`` collects about a run, one module per concern; plain data, never prints."""

@@ -1,0 +1,183 @@
+"""Everything captured before the command starts, and the artifacts hashed after it ends.
+
+Input problems (a missing dataset, an unreadable params file, a path escaping the
+repo) raise here, before anything runs or is written.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlog import gitio
+from mlog.capture.params import read_params
+from mlog.errors import MlogError, UsageError
+
+if TYPE_CHECKING:
+    from mlog.config import Config
+    from mlog.session import RunOptions
+    from mlog.store import Store
+
+
+@dataclass(frozen=True)
+class Inputs:
+    argv: list[str]
+    tags: dict[str, str]
+    params: dict[str, Any]
+    param_sources: list[str]
+    data: dict[str, Any]
+    lineage: dict[str, Any]
+    environment: dict[str, Any]
+    redactions: list[str]
+    code_extra: dict[str, Any]
+    artifacts: list[str]
+    metrics_files: list[str]
+    patch: str
+
+
+def capture_inputs(
+    store: Store, config: Config, options: RunOptions, cwd: Path, tree: gitio.WorkingTree
+) -> Inputs:
+    """Validate and capture the run's inputs, merging config defaults with the options."""
+    from mlog.redact import redact_argv, redact_mapping
+
+    root = store.repo_root
+    argv, argv_redacted = redact_argv(list(options.argv))
+    params, param_sources = read_params(
+        [_in_cwd(p, cwd) for p in (*config.params, *options.params_files)], root
+    )
+    params, params_redacted = redact_mapping(params, "params")
+    tags, tags_redacted = redact_mapping({**config.tags, **options.tags}, "tags")
+    artifacts = [_artifact_path(store, p, cwd) for p in (*config.artifacts, *options.artifacts)]
+    data = _hash_datasets(store, config, options, cwd)
+    return Inputs(
+        argv=argv,
+        tags={str(k): str(v) for k, v in tags.items()},
+        params=params,
+        param_sources=param_sources,
+        data=data,
+        lineage=_lineage(config, options),
+        environment=_environment(store, config, options),
+        redactions=sorted({*argv_redacted, *params_redacted, *tags_redacted}),
+        code_extra=_dirty_evidence(store, tree) if tree.dirty else {},
+        artifacts=artifacts,
+        metrics_files=[
+            _repo_relative(root, _in_cwd(p, cwd))
+            for p in (*config.metrics_files, *options.metrics_files)
+        ],
+        patch=gitio.tracked_patch(root) if tree.dirty else "",
+    )
+
+
+def _in_cwd(path: str, cwd: Path) -> Path:
+    return (cwd / path) if not os.path.isabs(path) else Path(path)
+
+
+def _repo_relative(root: Path, path: Path) -> str:
+    resolved = Path(os.path.abspath(path))
+    try:
+        return resolved.relative_to(root).as_posix()
+    except ValueError:
+        raise UsageError(f"{path} is outside the repository {root}") from None
+
+
+def _artifact_path(store: Store, path: str, cwd: Path) -> str:
+    from mlog.capture.data import resolve_artifact_path
+
+    return resolve_artifact_path(path, repo_root=store.repo_root, cwd=cwd)
+
+
+def _hash_datasets(store: Store, config: Config, options: RunOptions, cwd: Path) -> dict[str, Any]:
+    from mlog.capture.data import hash_datasets
+
+    declared = [*config.data, *options.data]
+    if not declared:
+        return {}
+    return hash_datasets(
+        store,
+        declared,
+        cwd=cwd,
+        algorithm=config.hash_algorithm,
+        rehash=options.rehash,
+        follow_symlinks=options.follow_symlinks,
+    )
+
+
+def _lineage(config: Config, options: RunOptions) -> dict[str, Any]:
+    lineage: dict[str, Any] = {}
+    window = options.data_window or config.raw.get("data_window")
+    if window:
+        start, sep, end = str(window).partition("..")
+        if not sep or not start or not end:
+            raise UsageError(
+                f"--data-window {window!r}: expected START..END, e.g. 2026-01-01..2026-03-31"
+            )
+        lineage["data_window"] = {"start": start, "end": end}
+    if config.raw.get("feature_views"):
+        lineage["feature_views"] = [
+            {"name": str(v["name"]), "version": str(v["version"])}
+            for v in config.raw["feature_views"]
+        ]
+    return lineage
+
+
+def _environment(store: Store, config: Config, options: RunOptions) -> dict[str, Any]:
+    from mlog.capture.environment import capture_environment
+    from mlog.capture.packages import packages_blob, training_interpreter
+
+    interpreter = training_interpreter(options.argv, os.environ)
+    own = interpreter is not None and os.path.realpath(interpreter) == os.path.realpath(
+        sys.executable
+    )
+    environment = capture_environment(
+        store.repo_root,
+        os.environ,
+        python_executable=None if (own or interpreter is None) else interpreter,
+        extra_variables=config.env,
+    )
+    section = environment.to_record()
+    if environment.packages is not None:
+        section["packages"] = {
+            "object": store.put_object(packages_blob(environment.packages)),
+            "count": len(environment.packages),
+            "interpreter": interpreter,
+        }
+    return section
+
+
+def _dirty_evidence(store: Store, tree: gitio.WorkingTree) -> dict[str, Any]:
+    """What makes a dirty run reproducible anyway: the patch and the untracked files' hashes."""
+    from mlog.hashing import hash_file
+
+    untracked = []
+    for path in tree.untracked:
+        full = store.repo_root / path
+        try:
+            untracked.append({"path": path, "hash": hash_file(full), "size": full.stat().st_size})
+        except (OSError, MlogError):
+            untracked.append({"path": path, "hash": None, "size": None})
+    return {"dirty_paths": list(tree.all_paths), "untracked": untracked}
+
+
+def hash_artifacts(store: Store, paths: list[str], record: dict[str, Any]) -> list[dict[str, Any]]:
+    """Hash each declared output; a missing one is recorded as absent (the run then fails)."""
+    from mlog.capture.data import hash_artifact
+
+    entries = []
+    for path in dict.fromkeys(paths):
+        try:
+            entries.append(hash_artifact(store, path))
+        except MlogError as exc:
+            record["warnings"].append(str(exc))
+            entries.append({"path": _shown(store, path), "present": False, "hash": None})
+    return entries
+
+
+def _shown(store: Store, path: str) -> str:
+    try:
+        return Path(os.path.abspath(path)).relative_to(store.repo_root).as_posix()
+    except ValueError:
+        return path

@@ -1,0 +1,166 @@
+"""Installed packages and lock files: what the training code could import.
+
+The list must describe the interpreter that runs the *training* command, which is often not
+mlog's own (mlog installed with pipx, training in a project venv). :func:`training_interpreter`
+finds it from argv, :func:`packages_of_interpreter` asks it in a subprocess, and
+:func:`current_packages` is the fast in-process answer when both are the same.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import xxhash
+
+LOCK_FILE_NAMES = (
+    "poetry.lock",
+    "uv.lock",
+    "environment.yml",
+    "environment.yaml",
+    "conda.yaml",
+    "conda-lock.yml",
+    "Pipfile.lock",
+    "pdm.lock",
+)
+"""Lock files hashed at the repo root, besides every ``requirements*.txt``."""
+
+_LIST_SCRIPT = (
+    "import importlib.metadata as m, json, sys\n"
+    "json.dump([[d.metadata['Name'], d.version] for d in m.distributions()], sys.stdout)\n"
+)
+_PYTHON_NAME = re.compile(r"^(python|pypy)(\d+(\.\d+)*)?(\.exe)?$")
+
+
+@dataclass(frozen=True)
+class LockFile:
+    """A lock file at the repo root and the hash of its bytes."""
+
+    path: str
+    hash: str
+
+
+def normalize_name(name: str) -> str:
+    """PEP 503 normalisation, so ``Foo_Bar`` and ``foo.bar`` count as one distribution."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def package_lines(pairs: Iterable[tuple[object, object]]) -> list[str]:
+    """Sorted, unique ``name==version`` lines; entries with a missing name or version dropped."""
+    lines = {
+        f"{normalize_name(name)}=={version}"
+        for name, version in pairs
+        if isinstance(name, str) and isinstance(version, str) and name and version
+    }
+    return sorted(lines)
+
+
+def current_packages() -> list[str]:
+    """Distributions visible to the running interpreter, as ``name==version`` lines."""
+    return package_lines(
+        (dist.metadata["Name"], dist.version) for dist in importlib.metadata.distributions()
+    )
+
+
+def packages_of_interpreter(
+    python_executable: str,
+    timeout: float = 10.0,
+    environ: Mapping[str, str] | None = None,
+) -> list[str] | None:
+    """Ask another Python for its distributions; ``None`` when it cannot answer in time."""
+    try:
+        completed = subprocess.run(
+            [python_executable, "-c", _LIST_SCRIPT],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            stdin=subprocess.DEVNULL,
+            env=None if environ is None else dict(environ),
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if completed.returncode != 0:
+        return None
+    return _parse_package_json(completed.stdout)
+
+
+def _parse_package_json(text: str) -> list[str] | None:
+    try:
+        entries = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(entries, list):
+        return None
+    pairs = [
+        (entry[0], entry[1]) for entry in entries if isinstance(entry, list) and len(entry) == 2
+    ]
+    return package_lines(pairs)
+
+
+def packages_blob(lines: Iterable[str]) -> bytes:
+    """The stored form of a package list: sorted unique lines, each ``\\n``-terminated, UTF-8."""
+    return "".join(f"{line}\n" for line in sorted(set(lines))).encode("utf-8")
+
+
+def training_interpreter(argv: Sequence[str], environ: Mapping[str, str]) -> str | None:
+    """The Python that will run ``argv``: argv[0] itself, or its ``#!`` line (torchrun, ...).
+
+    Returns ``None`` when the command is not recognisably Python (``uv run``, a binary).
+    """
+    if not argv:
+        return None
+    search_path = environ.get("PATH", os.defpath)
+    executable = shutil.which(argv[0], path=search_path)
+    if executable is None:
+        return None
+    if _PYTHON_NAME.match(Path(argv[0]).name):
+        return executable
+    return _shebang_python(Path(executable), search_path)
+
+
+def _shebang_python(script: Path, search_path: str) -> str | None:
+    try:
+        with script.open("rb") as handle:
+            first_line = handle.readline(512).decode("utf-8", "replace").strip()
+    except OSError:
+        return None
+    if not first_line.startswith("#!"):
+        return None
+    words = first_line[2:].split()
+    if words and Path(words[0]).name == "env":
+        words = [word for word in words[1:] if not word.startswith("-")]
+        return _which_python(words[0], search_path) if words else None
+    return words[0] if words and _PYTHON_NAME.match(Path(words[0]).name) else None
+
+
+def _which_python(name: str, search_path: str) -> str | None:
+    return shutil.which(name, path=search_path) if _PYTHON_NAME.match(name) else None
+
+
+def lock_file_hashes(repo_root: Path) -> list[LockFile]:
+    """xxh3-128 of every lock file present at the repo root, sorted by path."""
+    candidates = [*repo_root.glob("requirements*.txt"), *(repo_root / n for n in LOCK_FILE_NAMES)]
+    found: dict[str, LockFile] = {}
+    for candidate in candidates:
+        digest = _file_hash(candidate)
+        if digest is not None:
+            found[candidate.name] = LockFile(path=candidate.name, hash=digest)
+    return [found[name] for name in sorted(found)]
+
+
+def _file_hash(path: Path) -> str | None:
+    if not path.is_file():
+        return None
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    return f"xxh3_128:{xxhash.xxh3_128(data).hexdigest()}"

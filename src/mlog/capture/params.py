@@ -1,0 +1,73 @@
+"""Params from declared config files (YAML, JSON, TOML), flattened to dotted names."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from mlog import yamlio
+from mlog.errors import ConfigError, RecordError
+from mlog.flatten import flatten
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+SEED_NAMES = ("seed", "random_seed", "random_state", "rng_seed")
+
+
+def read_structured(path: Path, *, what: str) -> dict[str, Any]:
+    """Parse a YAML, JSON or TOML mapping by extension; errors name the file and the fix."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{what} file not found: {path}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} file {path}: {exc.strerror}") from None
+    document = _parse(raw, path, what)
+    if document is None:
+        return {}
+    if not isinstance(document, dict):
+        raise ConfigError(f"{what} file {path} must hold a mapping of names to values")
+    return document
+
+
+def _parse(raw: bytes, path: Path, what: str) -> Any:
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".json":
+            return json.loads(raw.decode("utf-8"))
+        if suffix == ".toml":
+            return tomllib.loads(raw.decode("utf-8"))
+        return yamlio.loads(raw, source=str(path))
+    except (ValueError, RecordError) as exc:  # JSONDecodeError, TOMLDecodeError, UnicodeError
+        reason = str(exc).splitlines()[0]
+        raise ConfigError(f"malformed {what} file {path}: {reason}") from None
+
+
+def read_params(paths: list[Path], repo_root: Path) -> tuple[dict[str, Any], list[str]]:
+    """Flattened params of every file, later files winning; and the files' repo paths."""
+    params: dict[str, Any] = {}
+    sources = []
+    for path in paths:
+        params.update(flatten(read_structured(path, what="params")))
+        sources.append(_display(path, repo_root))
+    return params, sources
+
+
+def find_seed(params: dict[str, Any]) -> int | str | None:
+    """The run's seed: a param named like one (``seed``, ``train.random_state``...)."""
+    for key, value in params.items():
+        if key.rsplit(".", 1)[-1].lower() in SEED_NAMES and isinstance(value, (int, str)):
+            return value if not isinstance(value, bool) else None
+    return None
+
+
+def _display(path: Path, repo_root: Path) -> str:
+    try:
+        return path.resolve().relative_to(repo_root).as_posix()
+    except ValueError:
+        return str(path)

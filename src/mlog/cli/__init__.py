@@ -1,0 +1,1 @@
+"""Typer command-line interface: parse, call ``mlog.api``, render. Nothing else."""

@@ -1,0 +1,49 @@
+"""The error funnel and options shared by every command."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, ParamSpec, TypeVar
+
+import typer
+
+from mlog.errors import InternalError, MlogError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+state = {"traceback": False}
+
+
+def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn ``MlogError`` into ``error: message`` and its exit code; never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        from mlog import ui
+
+        try:
+            return func(*args, **kwargs)
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except MlogError as exc:
+            if state["traceback"]:
+                raise
+            ui.error(str(exc))
+            raise typer.Exit(exc.exit_code) from None
+        except Exception as exc:
+            if state["traceback"] or os.environ.get("MLOG_TRACEBACK") == "1":
+                raise
+            ui.error(f"unexpected error: {exc!r} (rerun with --traceback and report it)")
+            raise typer.Exit(InternalError.exit_code) from None
+
+    return wrapper
+
+
+def cwd() -> Path:
+    return Path.cwd()

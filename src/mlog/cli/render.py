@@ -1,0 +1,157 @@
+"""Human rendering of one record with rich: a header, then one small table per section."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlog import ui
+from mlog.flatten import flatten
+
+
+def render_record(record: dict[str, Any]) -> None:
+    console = ui.out()
+    _header(record)
+    _pairs("code", _code_pairs(record.get("code", {})))
+    _pairs("command", _command_pairs(record.get("command", {})))
+    _pairs("environment", _environment_pairs(record.get("environment", {})))
+    _pairs("params", sorted(flatten(record.get("params") or {}).items()))
+    _pairs("metrics", sorted((record.get("metrics") or {}).items()))
+    _series(record.get("series") or {})
+    _datasets(record.get("data") or {})
+    _artifacts(record.get("artifacts") or [])
+    for key in ("redactions", "warnings"):
+        if record.get(key):
+            _pairs(key, [(str(i + 1), item) for i, item in enumerate(record[key])])
+    console.print(f"[dim]integrity {record.get('integrity', {}).get('hash', '-')}[/]")
+
+
+def _header(record: dict[str, Any]) -> None:
+    from rich.markup import escape
+
+    style = {"succeeded": "green", "failed": "red", "interrupted": "yellow"}.get(
+        record.get("status", ""), "white"
+    )
+    tags = " ".join(f"{k}={v}" for k, v in (record.get("tags") or {}).items())
+    model = escape(str(record.get("model")))
+    ui.out().print(
+        f"[bold]{record.get('alias')}[/] {record.get('id')}  model [bold]{model}[/]"
+        f"  [{style}]{record.get('status')}[/]  {escape(tags)}"
+    )
+    if record.get("note"):
+        ui.out().print(f"  {escape(record['note'])}")
+
+
+def _pairs(title: str, pairs: list[tuple[str, Any]]) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    if not pairs:
+        return
+    grid = Table(
+        title=title,
+        title_justify="left",
+        title_style="bold",
+        show_header=False,
+        show_edge=False,
+        box=None,
+        pad_edge=False,
+    )
+    grid.add_column(style="cyan", no_wrap=True)
+    grid.add_column(overflow="fold")
+    for key, value in pairs:
+        grid.add_row(escape(str(key)), escape(ui.format_value(value)))
+    ui.out().print(grid)
+
+
+def _code_pairs(code: dict[str, Any]) -> list[tuple[str, Any]]:
+    pairs = [(k, code.get(k)) for k in ("commit", "tree", "branch", "describe", "remote")]
+    pairs.append(("dirty", code.get("dirty")))
+    if code.get("shallow"):
+        pairs.append(("shallow", True))
+    if code.get("patch"):
+        pairs.append(("patch", code["patch"]))
+    pairs.extend((f"untracked {u['path']}", u.get("hash")) for u in code.get("untracked", []))
+    return pairs
+
+
+def _command_pairs(command: dict[str, Any]) -> list[tuple[str, Any]]:
+    return [
+        ("argv", " ".join(command.get("argv", []))),
+        ("cwd", command.get("cwd")),
+        ("exit", command.get("signal") or command.get("exit_code")),
+        ("started", command.get("started_at")),
+        ("duration", ui.format_duration(command.get("duration_s"))),
+        (
+            "cpu user/sys",
+            f"{command.get('cpu_user_s', '-')}s / {command.get('cpu_system_s', '-')}s",
+        ),
+        ("peak memory", ui.format_bytes(command.get("peak_rss_bytes"))),
+        ("user@host", f"{command.get('user')}@{command.get('host')}"),
+        *([("recovered", command["recovered"])] if command.get("recovered") else []),
+    ]
+
+
+def _environment_pairs(env: dict[str, Any]) -> list[tuple[str, Any]]:
+    python, osinfo, cpu = env.get("python", {}), env.get("os", {}), env.get("cpu", {})
+    packages = env.get("packages") or {}
+    pairs: list[tuple[str, Any]] = [
+        ("python", f"{python.get('implementation', '')} {python.get('version', '')}".strip()),
+        ("os", osinfo.get("distro") or f"{osinfo.get('system')} {osinfo.get('release')}"),
+        ("cpu", f"{cpu.get('model') or '-'} x{cpu.get('count') or '?'}"),
+        ("memory", ui.format_bytes(env.get("memory_bytes"))),
+        ("packages", f"{packages.get('count', 0)} ({packages.get('object', '-')})"),
+    ]
+    pairs.extend((f"gpu {i}", _gpu(g)) for i, g in enumerate(env.get("gpus") or []))
+    if env.get("cuda") or env.get("driver"):
+        pairs.append(("cuda / driver", f"{env.get('cuda') or '-'} / {env.get('driver') or '-'}"))
+    container = env.get("container") or {}
+    if container.get("kind"):
+        pairs.append(("container", f"{container['kind']} {container.get('image') or ''}".strip()))
+    pairs.extend((f"lock {lf['path']}", lf.get("hash")) for lf in env.get("lock_files") or [])
+    pairs.extend((f"${k}", v) for k, v in sorted((env.get("variables") or {}).items()))
+    return pairs
+
+
+def _gpu(gpu: dict[str, Any]) -> str:
+    memory = gpu.get("memory_mib")
+    return f"{gpu.get('name')} ({memory} MiB)" if memory else str(gpu.get("name"))
+
+
+def _series(series: dict[str, Any]) -> None:
+    rows = [
+        [
+            name,
+            str(s["steps"]),
+            ui.format_value(s.get("min")),
+            ui.format_value(s.get("max")),
+            ui.format_value(s.get("last")),
+        ]
+        for name, s in sorted(series.items())
+    ]
+    if rows:
+        ui.table(["series", "steps", "min", "max", "last"], rows)
+
+
+def _datasets(data: dict[str, Any]) -> None:
+    rows = [
+        [
+            name,
+            d.get("kind", ""),
+            d.get("path", ""),
+            str(d.get("hash") or d.get("version") or "-"),
+            str(d.get("files") if d.get("files") is not None else "-"),
+            ui.format_bytes(d.get("size")),
+        ]
+        for name, d in sorted(data.items())
+    ]
+    if rows:
+        ui.table(["data", "kind", "path", "hash", "files", "size"], rows)
+
+
+def _artifacts(artifacts: list[dict[str, Any]]) -> None:
+    rows = [
+        [a["path"], str(a.get("hash") or "MISSING"), ui.format_bytes(a.get("size"))]
+        for a in artifacts
+    ]
+    if rows:
+        ui.table(["artifact", "hash", "size"], rows)

@@ -1,0 +1,148 @@
+"""``mlog run``: wrap a training command and record it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mlog.cli.common import cwd, handle_errors
+from mlog.errors import UsageError
+
+RUN_HELP = """Run a training command and write an immutable record of it under `.mlog/runs/`.
+
+Refuses a dirty working tree, hashes the declared data, runs the command with
+your terminal (Ctrl-C reaches it), then records code, command, environment,
+params, metrics, data and artifacts. Failed and interrupted runs are recorded
+too. Exits with the command's own exit code.
+
+Examples:
+
+    mlog run -- python train.py
+    mlog run --data train=data/train.csv --params params.yaml --metrics metrics.json \\
+        --artifact model.pkl --note "more trees" -- python train.py --n-estimators 300
+    mlog run --allow-dirty --tag team=fraud -- python train.py
+"""
+
+
+def register(app: typer.Typer) -> None:
+    app.command(
+        "run",
+        help=RUN_HELP,
+        context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True},
+    )(run_command)
+
+
+@handle_errors
+def run_command(
+    command: Annotated[
+        list[str] | None,
+        typer.Argument(help="The training command, after `--`.", show_default=False),
+    ] = None,
+    data: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--data",
+            "-d",
+            help="Dataset to hash before the run: PATH, NAME=PATH, a glob, "
+            "a .dvc file, or URI[@VERSION]. Repeatable.",
+            show_default=False,
+        ),
+    ] = None,
+    artifact: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--artifact",
+            "-a",
+            help="Output to hash after the run (model file, report). "
+            "A missing one fails the run. Repeatable.",
+            show_default=False,
+        ),
+    ] = None,
+    params: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--params", "-p", help="YAML/JSON/TOML file of params. Repeatable.", show_default=False
+        ),
+    ] = None,
+    metrics: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--metrics",
+            "-m",
+            help="Metrics file the command writes (read after it ends). Repeatable.",
+            show_default=False,
+        ),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="Model name (default from config).")
+    ] = None,
+    note: Annotated[
+        str | None, typer.Option("--note", "-n", help="What this run tries, in words.")
+    ] = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option("--tag", "-t", help="KEY=VALUE label. Repeatable.", show_default=False),
+    ] = None,
+    allow_dirty: Annotated[
+        bool,
+        typer.Option(
+            "--allow-dirty",
+            help="Run with uncommitted changes; the patch "
+            "and untracked file hashes are stored with the record.",
+        ),
+    ] = False,
+    rehash: Annotated[
+        bool, typer.Option("--rehash", help="Ignore the hash cache and re-read all data.")
+    ] = False,
+    follow_symlinks: Annotated[
+        bool,
+        typer.Option(
+            "--follow-symlinks",
+            help="Hash through symlinks inside datasets "
+            "(recording link and target) instead of refusing them.",
+        ),
+    ] = False,
+    data_window: Annotated[
+        str | None,
+        typer.Option(
+            "--data-window",
+            help="Time window of the training data, START..END (e.g. 2026-01-01..2026-03-31).",
+        ),
+    ] = None,
+) -> None:
+    from mlog import api, ui
+    from mlog.session import RunOptions
+
+    options = RunOptions(
+        argv=tuple(command or ()),
+        data=tuple(data or ()),
+        artifacts=tuple(artifact or ()),
+        params_files=tuple(params or ()),
+        metrics_files=tuple(metrics or ()),
+        model=model,
+        note=note,
+        tags=_parse_tags(tag or []),
+        allow_dirty=allow_dirty,
+        rehash=rehash,
+        follow_symlinks=follow_symlinks,
+        data_window=data_window,
+    )
+    result = api.run(options, cwd=cwd())
+    record = result.record
+    for warning in record.get("warnings", []):
+        ui.warning(warning)
+    status = record["status"]
+    line = f"run {result.alias} ({result.run_id}) {status}; record: {result.path}"
+    (ui.success if status == "succeeded" else ui.warning)(line)
+    raise typer.Exit(result.exit_code)
+
+
+def _parse_tags(pairs: list[str]) -> dict[str, str]:
+    tags = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--tag {pair!r}: expected KEY=VALUE, e.g. --tag team=fraud")
+        tags[key.strip()] = value
+    return tags

@@ -1,0 +1,70 @@
+"""``mlog init`` and ``mlog validate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mlog.cli.common import JsonOption, cwd, handle_errors
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init_command)
+    app.command("validate")(validate_command)
+
+
+@handle_errors
+def init_command() -> None:
+    """Create `.mlog/` with a commented `config.yaml` and a `.gitignore` for the local cache.
+
+    Safe to run again: existing files are left as they are.
+
+    Examples:
+
+        mlog init
+        git add .mlog && git commit -m "Track training runs with mlog"
+    """
+    from mlog import api, ui
+
+    result = api.init(cwd=cwd())
+    for path in result.created:
+        ui.success(f"created {path}")
+    if not result.created:
+        ui.info("already initialised: .mlog/config.yaml and .mlog/.gitignore exist")
+
+
+@handle_errors
+def validate_command(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Record or config files to check (default: all of them).", show_default=False
+        ),
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Check records and config against their JSON Schemas and integrity hashes.
+
+    Exits 9 when any file is invalid, naming each file and problem. Used by the
+    `mlog-validate` pre-commit hook.
+
+    Examples:
+
+        mlog validate
+        mlog validate .mlog/runs/20261123T150102Z-1a2b3c4d/record.yaml
+    """
+    from mlog import api, ui
+    from mlog.errors import RecordError
+
+    checked, issues = api.validate(cwd=cwd(), paths=paths)
+    if json_output:
+        ui.print_json({"checked": checked, "issues": [i.__dict__ for i in issues]})
+    else:
+        for issue in issues:
+            ui.error(f"{issue.path}: {issue.message}")
+        if not issues:
+            ui.success(f"{checked} file(s) valid")
+    if issues:
+        raise typer.Exit(RecordError.exit_code)

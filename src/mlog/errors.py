@@ -1,0 +1,95 @@
+"""Typed errors: every user mistake becomes one of these, never a traceback.
+
+Each class carries its exit code, so the CLI funnel maps errors to codes in one
+place and ``docs/exit-codes.md`` can list them all.
+"""
+
+from __future__ import annotations
+
+
+class MlogError(Exception):
+    """Base of every error mlog reports to the user; the message says what to do next."""
+
+    exit_code = 1
+
+
+class UsageError(MlogError):
+    """The command line or an argument value is wrong."""
+
+    exit_code = 2
+
+
+class NotARepoError(MlogError):
+    """Not inside a git repository, git is missing, or the repository has no commit."""
+
+    exit_code = 4
+
+
+class DirtyTreeError(MlogError):
+    """The working tree has changes a run would not be able to identify."""
+
+    exit_code = 5
+
+
+class NotFoundError(MlogError):
+    """A run, model, version, file or path the user named does not exist."""
+
+    exit_code = 6
+
+
+class AmbiguousRefError(MlogError):
+    """A reference matches several runs (an alias collision after a merge, a short prefix)."""
+
+    exit_code = 7
+
+
+class ConfigError(MlogError):
+    """``.mlog/config.yaml`` or a declared params/metrics file is malformed or invalid."""
+
+    exit_code = 8
+
+
+class RecordError(MlogError):
+    """A record, event or object on disk is malformed, invalid, or fails its integrity check."""
+
+    exit_code = 9
+
+
+class DataError(MlogError):
+    """A dataset or artifact cannot be hashed: missing, unreadable, unstable, unsafe."""
+
+    exit_code = 10
+
+
+class GateError(MlogError):
+    """A registry action was refused by a gate or by the registry's state."""
+
+    exit_code = 11
+
+
+class CheckFailed(MlogError):
+    """``mlog check`` or a hook found problems; the report itself has the details."""
+
+    exit_code = 1
+
+
+class InternalError(MlogError):
+    """A bug in mlog rather than in the input; reported with a hint to rerun with --traceback."""
+
+    exit_code = 3
+
+
+EXIT_CODES: dict[int, str] = {
+    0: "success",
+    1: "generic failure, or `mlog check` / `mlog diff --exit-code` found something",
+    2: "usage error: bad option, argument or value",
+    3: "unexpected internal error (rerun with --traceback and report it)",
+    4: "not a git repository, git missing, or no commit yet",
+    5: "working tree is dirty",
+    6: "run, model, version or path not found",
+    7: "ambiguous reference (alias collision, short prefix)",
+    8: "malformed or invalid config, params or metrics file",
+    9: "malformed, invalid or tampered record, event or object",
+    10: "dataset or artifact cannot be hashed safely",
+    11: "refused by a registry gate or state",
+}

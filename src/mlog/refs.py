@@ -1,0 +1,69 @@
+"""Turn what a user types for RUN (``v3``, ``latest~1``, an id prefix) into one run id."""
+
+from __future__ import annotations
+
+import re
+
+from mlog.errors import AmbiguousRefError, NotFoundError, UsageError
+from mlog.store import Store
+
+_ALIAS = re.compile(r"^v([1-9][0-9]*)$")
+_LATEST = re.compile(r"^latest(?:~([0-9]+))?$")
+_MIN_PREFIX = 4
+
+
+def resolve(store: Store, ref: str) -> str:
+    """The run id ``ref`` names; a clear error when it names none or several."""
+    ref = ref.strip()
+    if not ref:
+        raise UsageError("empty run reference (use vN, latest, latest~K or a run id)")
+    ids = store.run_ids()
+    latest = _LATEST.match(ref)
+    if latest:
+        return _nth_latest(ids, int(latest.group(1) or 0), ref)
+    alias = _ALIAS.match(ref)
+    if alias:
+        return _by_alias(store, int(alias.group(1)), ref)
+    return _by_prefix(ids, ref)
+
+
+def _nth_latest(ids: list[str], back: int, ref: str) -> str:
+    if not ids:
+        raise NotFoundError("no runs recorded yet (start one with `mlog run -- CMD`)")
+    if back >= len(ids):
+        raise NotFoundError(f"{ref}: only {len(ids)} run(s) recorded")
+    return ids[-1 - back]
+
+
+def _by_alias(store: Store, number: int, ref: str) -> str:
+    matches = sorted(run_id for run_id, n in store.alias_numbers().items() if n == number)
+    if not matches:
+        raise NotFoundError(f"unknown run {ref} (see `mlog ls`)")
+    if len(matches) > 1:
+        raise AmbiguousRefError(
+            f"alias {ref} names {len(matches)} runs after a merge: {', '.join(matches)} "
+            "(use a full run id)"
+        )
+    return matches[0]
+
+
+def _by_prefix(ids: list[str], ref: str) -> str:
+    if ref in ids:
+        return ref
+    if len(ref) < _MIN_PREFIX:
+        raise NotFoundError(f"unknown run {ref} (use vN, latest, latest~K or a run id prefix)")
+    matches = [run_id for run_id in ids if run_id.startswith(ref)]
+    if not matches:
+        raise NotFoundError(f"unknown run {ref} (see `mlog ls`)")
+    if len(matches) > 1:
+        shown = ", ".join(matches[:5]) + (" ..." if len(matches) > 5 else "")
+        raise AmbiguousRefError(f"run prefix {ref} matches {len(matches)} runs: {shown}")
+    return matches[0]
+
+
+def alias_collisions(store: Store) -> dict[str, list[str]]:
+    """Aliases that name more than one run (after merging branches), with their ids."""
+    by_alias: dict[str, list[str]] = {}
+    for run_id, number in store.alias_numbers().items():
+        by_alias.setdefault(f"v{number}", []).append(run_id)
+    return {alias: sorted(ids) for alias, ids in by_alias.items() if len(ids) > 1}

@@ -1,0 +1,422 @@
+"""One run from start to record: prepare (refuse early), execute, finish (never drop it).
+
+Everything that can be wrong with the input is checked in ``prepare`` before the
+command starts. Everything after the command is best effort: problems become
+warnings in the record, because a run that happened must always be recorded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlog import RUN_ID_ENV, SPOOL_ENV, gitio, records, yamlio
+from mlog.capture import metrics as metrics_capture
+from mlog.capture.params import find_seed
+from mlog.capture.process import Outcome, run_child
+from mlog.errors import DirtyTreeError, MlogError, UsageError
+from mlog.schema import validate
+from mlog.store import PATCH_FILE, SERIES_FILE, Store
+
+INTERRUPT_SIGNALS = {"SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"}
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What the user asked for; config defaults are merged in by ``prepare``."""
+
+    argv: tuple[str, ...]
+    data: tuple[str, ...] = ()
+    artifacts: tuple[str, ...] = ()
+    params_files: tuple[str, ...] = ()
+    metrics_files: tuple[str, ...] = ()
+    model: str | None = None
+    note: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    allow_dirty: bool = False
+    rehash: bool = False
+    follow_symlinks: bool = False
+    data_window: str | None = None
+
+
+@dataclass
+class RunResult:
+    """The outcome of a run as the caller sees it."""
+
+    run_id: str
+    alias: str
+    exit_code: int
+    record: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+
+@dataclass
+class Prepared:
+    """A run that passed every check and has its alias, ready to execute."""
+
+    store: Store
+    run_id: str
+    alias: str
+    record: dict[str, Any]
+    artifacts: list[str]
+    metrics_files: list[str]
+    patch: str
+
+
+def prepare(options: RunOptions, cwd: Path) -> Prepared:
+    """Check everything, capture what exists before the command, reserve an alias."""
+    if not options.argv:
+        raise UsageError("no command given: put it after `--`, e.g. `mlog run -- python train.py`")
+    root = gitio.repo_root(cwd)
+    store = Store(root)
+    config = store.config()
+    recover_orphans(store)
+    code = gitio.code_state(root)
+    tree = gitio.working_tree(root)
+    if tree.dirty and not options.allow_dirty:
+        raise DirtyTreeError(_dirty_message(tree.all_paths))
+    from mlog.capture.inputs import capture_inputs
+
+    inputs = capture_inputs(store, config, options, cwd, tree)
+    run_id = records.new_run_id()
+    record = _base_record(run_id, config.model, options, code, tree, cwd, root, inputs)
+    prepared = Prepared(
+        store, run_id, "", record, inputs.artifacts, inputs.metrics_files, inputs.patch
+    )
+    return _reserve_alias(prepared)
+
+
+def _dirty_message(paths: tuple[str, ...]) -> str:
+    shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+    return (
+        f"working tree is dirty: {shown} "
+        "(commit or stash them, or pass --allow-dirty to record the patch)"
+    )
+
+
+def _base_record(
+    run_id: str,
+    default_model: str,
+    options: RunOptions,
+    code: gitio.CodeState,
+    tree: gitio.WorkingTree,
+    cwd: Path,
+    root: Path,
+    inputs: Any,
+) -> dict[str, Any]:
+    note = options.note
+    return {
+        "schema_version": records.SCHEMA_VERSION,
+        "id": run_id,
+        "alias": "",
+        "model": options.model or default_model,
+        "status": "interrupted",
+        "note": note,
+        "tags": inputs.tags,
+        "code": {**inputs.code_extra, **_code_section(code, tree)},
+        "command": {
+            "argv": inputs.argv,
+            "cwd": _relative_cwd(cwd, root),
+            "started_at": records.utc_timestamp(),
+            "user": gitio.system_user(),
+            "host": socket.gethostname(),
+        },
+        "environment": inputs.environment,
+        "params": inputs.params,
+        "param_sources": inputs.param_sources,
+        "seed": find_seed(inputs.params),
+        "metrics": {},
+        "data": inputs.data,
+        "lineage": inputs.lineage,
+        "artifacts": [],
+        "validation": None,
+        "redactions": inputs.redactions,
+        "warnings": [],
+    }
+
+
+def _code_section(code: gitio.CodeState, tree: gitio.WorkingTree) -> dict[str, Any]:
+    return {
+        "commit": code.commit,
+        "tree": code.tree,
+        "branch": code.branch,
+        "describe": code.describe,
+        "remote": code.remote,
+        "shallow": code.shallow,
+        "dirty": tree.dirty,
+    }
+
+
+def _relative_cwd(cwd: Path, root: Path) -> str:
+    try:
+        return cwd.resolve().relative_to(root).as_posix() or "."
+    except ValueError:
+        return "."
+
+
+def _reserve_alias(prepared: Prepared) -> Prepared:
+    """Give the run the next ``vN`` under the store lock, then mark it in flight."""
+    store = prepared.store
+    with store.lock():
+        taken = set(store.alias_numbers().values())
+        taken.update(_alias_number(p.get("alias", "")) for p in store.pending_runs().values())
+        alias = f"v{max(taken, default=0) + 1}"
+        prepared.alias = alias
+        prepared.record["alias"] = alias
+        store.write_pending(prepared.run_id, _pending_state(prepared, os.getpid(), None))
+    return prepared
+
+
+def _alias_number(alias: str) -> int:
+    return int(alias[1:]) if alias[1:].isdigit() else 0
+
+
+def _pending_state(prepared: Prepared, mlog_pid: int, child_pid: int | None) -> dict[str, Any]:
+    return {
+        "alias": prepared.alias,
+        "record": prepared.record,
+        "artifacts": prepared.artifacts,
+        "metrics_files": prepared.metrics_files,
+        "patch": prepared.patch,
+        "mlog_pid": mlog_pid,
+        "mlog_started": _process_start(mlog_pid),
+        "child_pid": child_pid,
+        "child_started": _process_start(child_pid) if child_pid else None,
+        "host": socket.gethostname(),
+    }
+
+
+def execute(prepared: Prepared) -> Outcome:
+    """Run the command with the spool wired in; the pending marker learns the child's pid."""
+    env = dict(os.environ)
+    env[SPOOL_ENV] = str(prepared.store.spool_path(prepared.run_id))
+    env[RUN_ID_ENV] = prepared.run_id
+
+    def remember_child(pid: int) -> None:
+        state = _pending_state(prepared, os.getpid(), pid)
+        prepared.store.write_pending(prepared.run_id, state)
+
+    return run_child(prepared.record["command"]["argv"], env=env, on_start=remember_child)
+
+
+def finish(prepared: Prepared, outcome: Outcome | None, recovered: str | None = None) -> RunResult:
+    """Complete the record from the outcome and what the script reported; write it."""
+    record = prepared.record
+    store = prepared.store
+    reported = metrics_capture.read_spool(store.spool_path(prepared.run_id))
+    _apply_outcome(record, outcome, recovered)
+    sidecars = _apply_reported(prepared, reported)
+    from mlog.capture.inputs import hash_artifacts
+
+    record["artifacts"] = hash_artifacts(store, prepared.artifacts + reported.artifacts, record)
+    record["status"] = _status(record, outcome)
+    sealed = records.seal(_drop_empty(record))
+    validate(sealed, "run", source=f"record of run {prepared.run_id}")
+    path = store.write_run(prepared.run_id, yamlio.dumps(sealed), sidecars)
+    store.drop_pending(prepared.run_id)
+    exit_code = outcome.exit_code if outcome else 1
+    if exit_code == 0 and sealed["status"] == "failed":
+        exit_code = 1
+    return RunResult(prepared.run_id, prepared.alias, exit_code, sealed, path)
+
+
+def _apply_outcome(record: dict[str, Any], outcome: Outcome | None, recovered: str | None) -> None:
+    command = record["command"]
+    command["ended_at"] = records.utc_timestamp()
+    if outcome is None:
+        command.update(exit_code=None, signal=None, recovered=recovered)
+        return
+    command.update(
+        exit_code=None if outcome.signal else outcome.exit_code,
+        signal=outcome.signal,
+        duration_s=outcome.duration_s,
+        cpu_user_s=outcome.cpu_user_s,
+        cpu_system_s=outcome.cpu_system_s,
+        peak_rss_bytes=outcome.peak_rss_bytes,
+    )
+
+
+def _apply_reported(prepared: Prepared, reported: metrics_capture.Reported) -> dict[str, bytes]:
+    from mlog.redact import redact_mapping
+
+    record = prepared.record
+    params, redacted = redact_mapping({**record["params"], **reported.params}, "params")
+    record["params"] = params
+    record["redactions"] = sorted({*record["redactions"], *redacted})
+    if record.get("seed") is None:
+        record["seed"] = find_seed(params)
+    if reported.note and not record.get("note"):
+        record["note"] = reported.note
+    record["metrics"] = {**_file_metrics(prepared), **reported.metrics}
+    sidecars: dict[str, bytes] = {}
+    if reported.points:
+        record["series"] = metrics_capture.summarize_series(reported.points)
+        sidecars[SERIES_FILE] = metrics_capture.series_jsonl(reported.points)
+    if prepared.patch:
+        sidecars[PATCH_FILE] = prepared.patch.encode("utf-8")
+    if reported.skipped_lines:
+        record["warnings"].append(f"{reported.skipped_lines} unreadable spool line(s) skipped")
+    return sidecars
+
+
+def _file_metrics(prepared: Prepared) -> dict[str, Any]:
+    record = prepared.record
+    root = prepared.store.repo_root
+    found = [root / p for p in prepared.metrics_files if (root / p).exists()]
+    for missing in sorted(
+        set(prepared.metrics_files) - {p.relative_to(root).as_posix() for p in found}
+    ):
+        record["warnings"].append(f"metrics file not written by the command: {missing}")
+    if found:
+        record["metric_sources"] = [p.relative_to(root).as_posix() for p in found]
+    try:
+        return metrics_capture.read_metrics_files(found)
+    except MlogError as exc:
+        record["warnings"].append(str(exc))
+        return {}
+
+
+def _status(record: dict[str, Any], outcome: Outcome | None) -> str:
+    if outcome is None or outcome.received or outcome.signal in INTERRUPT_SIGNALS:
+        return "interrupted"
+    if outcome.exit_code != 0:
+        return "failed"
+    if any(not artifact["present"] for artifact in record["artifacts"]):
+        return "failed"
+    return "succeeded"
+
+
+def _drop_empty(record: dict[str, Any]) -> dict[str, Any]:
+    optional = ("param_sources", "metric_sources", "redactions", "warnings", "lineage")
+    return {k: v for k, v in record.items() if not (k in optional and not v)}
+
+
+# -- orphans ---------------------------------------------------------------
+def recover_orphans(store: Store) -> list[str]:
+    """Record as interrupted every run whose mlog process died without writing it."""
+    recovered: list[str] = []
+    if not store.pending_dir.exists():
+        return recovered
+    with store.lock():
+        for run_id, state in store.pending_runs().items():
+            if not _is_orphan(state):
+                continue
+            prepared = _prepared_from_state(store, run_id, state)
+            why = f"mlog process {state.get('mlog_pid')} ended before the run finished"
+            with contextlib.suppress(MlogError):
+                finish(prepared, None, recovered=why)
+                recovered.append(run_id)
+    return recovered
+
+
+def _is_orphan(state: dict[str, Any]) -> bool:
+    if state.get("host") != socket.gethostname():
+        return False
+    mlog_alive = _alive(state.get("mlog_pid"), state.get("mlog_started"))
+    child_alive = _alive(state.get("child_pid"), state.get("child_started"))
+    return not mlog_alive and not child_alive
+
+
+def _prepared_from_state(store: Store, run_id: str, state: dict[str, Any]) -> Prepared:
+    return Prepared(
+        store=store,
+        run_id=run_id,
+        alias=state["alias"],
+        record=state["record"],
+        artifacts=list(state.get("artifacts", [])),
+        metrics_files=list(state.get("metrics_files", [])),
+        patch=state.get("patch", ""),
+    )
+
+
+def _alive(pid: int | None, started: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return started is None or _process_start(pid) == started
+
+
+def _process_start(pid: int | None) -> int | None:
+    """Start time in clock ticks from /proc, so a reused pid is not mistaken for ours."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+        if fields[0] == b"Z":
+            return -1  # a zombie has finished: never equal to a recorded start
+        return int(fields[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+# -- in-process runs ---------------------------------------------------------
+@contextlib.contextmanager
+def in_process_run(**kwargs: Any) -> Iterator[RunResult]:
+    """``mlog.start_run()``: the same capture, with this process as the command."""
+    options = RunOptions(
+        argv=tuple(sys.argv) if sys.argv and sys.argv[0] else ("python",),
+        data=tuple(kwargs["data"]),
+        artifacts=tuple(kwargs["artifacts"]),
+        params_files=tuple(kwargs["params_files"]),
+        model=kwargs["model"],
+        note=kwargs["note"],
+        tags=kwargs["tags"],
+        allow_dirty=kwargs["allow_dirty"],
+    )
+    prepared = prepare(options, Path.cwd())
+    prepared.record["command"]["in_process"] = True
+    result = RunResult(prepared.run_id, prepared.alias, 0)
+    previous = os.environ.get(SPOOL_ENV)
+    os.environ[SPOOL_ENV] = str(prepared.store.spool_path(prepared.run_id))
+    started, before = time.monotonic(), resource.getrusage(resource.RUSAGE_SELF)
+    try:
+        yield result
+    except BaseException as exc:
+        code = 130 if isinstance(exc, KeyboardInterrupt) else 1
+        _finish_in_process(prepared, result, code, started, before, exc)
+        raise
+    else:
+        _finish_in_process(prepared, result, 0, started, before, None)
+    finally:
+        _restore_env(SPOOL_ENV, previous)
+
+
+def _finish_in_process(
+    prepared: Prepared,
+    result: RunResult,
+    code: int,
+    started: float,
+    before: resource.struct_rusage,
+    exc: BaseException | None,
+) -> None:
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    outcome = Outcome(
+        exit_code=code,
+        signal=None,
+        received="SIGINT" if isinstance(exc, KeyboardInterrupt) else None,
+        duration_s=round(time.monotonic() - started, 3),
+        cpu_user_s=round(after.ru_utime - before.ru_utime, 3),
+        cpu_system_s=round(after.ru_stime - before.ru_stime, 3),
+        peak_rss_bytes=after.ru_maxrss * (1 if sys.platform == "darwin" else 1024),
+    )
+    done = finish(prepared, outcome)
+    result.exit_code, result.record, result.path = done.exit_code, done.record, done.path
+
+
+def _restore_env(name: str, previous: str | None) -> None:
+    if previous is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = previous

@@ -1,0 +1,182 @@
+"""The only module that reads or writes ``.mlog/``.
+
+Runs are directories written once (built in a temp directory, then renamed),
+objects are content-addressed and shared, and everything under ``cache/`` is
+local and disposable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import gzip
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import xxhash
+
+from mlog import atomic, yamlio
+from mlog.config import CONFIG_TEMPLATE, GITIGNORE, Config, load_config
+from mlog.errors import NotFoundError, RecordError
+
+RECORD_FILE = "record.yaml"
+SERIES_FILE = "series.jsonl"
+PATCH_FILE = "patch.diff"
+_ALIAS_LINE = re.compile(rb"^alias: v(\d+)$", re.MULTILINE)
+_RUN_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
+
+
+@dataclass(frozen=True)
+class InitResult:
+    created: tuple[str, ...]
+
+
+class Store:
+    """Paths and file operations of one repository's ``.mlog`` directory."""
+
+    def __init__(self, repo_root: Path) -> None:
+        self.repo_root = repo_root
+        self.root = repo_root / ".mlog"
+        self.runs_dir = self.root / "runs"
+        self.objects_dir = self.root / "objects"
+        self.registry_dir = self.root / "registry"
+        self.cache_dir = self.root / "cache"
+        self.pending_dir = self.cache_dir / "pending"
+        self.config_path = self.root / "config.yaml"
+
+    # -- setup -------------------------------------------------------------
+    def init(self) -> InitResult:
+        """Create what is missing and leave everything else alone (idempotent)."""
+        created = []
+        for path, text in (
+            (self.config_path, CONFIG_TEMPLATE),
+            (self.root / ".gitignore", GITIGNORE),
+        ):
+            if not path.exists():
+                atomic.write_text(path, text)
+                created.append(str(path.relative_to(self.repo_root)))
+        return InitResult(tuple(created))
+
+    def config(self) -> Config:
+        return load_config(self.config_path)
+
+    # -- objects -----------------------------------------------------------
+    def put_object(self, data: bytes, *, compress: bool = True) -> str:
+        """Store bytes once, keyed by the hash of their content; returns ``xxh3_128:<hex>``."""
+        digest = xxhash.xxh3_128_hexdigest(data)
+        path = self._object_path(digest)
+        if not path.exists():
+            payload = gzip.compress(data, mtime=0) if compress else data
+            atomic.write_bytes(path, payload)
+        return f"xxh3_128:{digest}"
+
+    def get_object(self, object_id: str) -> bytes:
+        """Read an object back, checking that its content still matches its name."""
+        digest = object_id.partition(":")[2]
+        path = self._object_path(digest)
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            raise NotFoundError(f"object {object_id} is missing from .mlog/objects") from None
+        data = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+        if xxhash.xxh3_128_hexdigest(data) != digest:
+            raise RecordError(f"object {object_id} is corrupt: its content does not match its hash")
+        return data
+
+    def _object_path(self, digest: str) -> Path:
+        return self.objects_dir / digest[:2] / digest[2:]
+
+    # -- runs --------------------------------------------------------------
+    def run_ids(self) -> list[str]:
+        """Ids of complete runs, oldest first (ids sort by start time)."""
+        try:
+            names = os.listdir(self.runs_dir)
+        except FileNotFoundError:
+            return []
+        return sorted(name for name in names if _RUN_ID.match(name))
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.runs_dir / run_id
+
+    def record_path(self, run_id: str) -> Path:
+        return self.run_dir(run_id) / RECORD_FILE
+
+    def load_record(self, run_id: str) -> dict[str, Any]:
+        path = self.record_path(run_id)
+        if not path.exists():
+            raise NotFoundError(f"run {run_id} has no record at {path.relative_to(self.repo_root)}")
+        document = yamlio.load_file(path, allow_aliases=False)
+        if not isinstance(document, dict):
+            raise RecordError(f"{path}: a record must be a mapping")
+        return document
+
+    def alias_numbers(self) -> dict[str, int]:
+        """Alias number of every run, read from the head of each record (cheap at scale)."""
+        numbers = {}
+        for run_id in self.run_ids():
+            with contextlib.suppress(OSError):
+                with open(self.record_path(run_id), "rb") as handle:
+                    match = _ALIAS_LINE.search(handle.read(4096))
+                if match:
+                    numbers[run_id] = int(match.group(1))
+        return numbers
+
+    def write_run(self, run_id: str, record_text: str, sidecars: dict[str, bytes]) -> Path:
+        """Build the run directory aside, then rename it into place in one step."""
+        final = self.run_dir(run_id)
+        if final.exists():
+            raise RecordError(f"run {run_id} already exists; records are never overwritten")
+        staging = self.runs_dir / f".staging-{run_id}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        for name, data in {**sidecars, RECORD_FILE: record_text.encode("utf-8")}.items():
+            atomic.write_bytes(staging / name, data)
+        os.rename(staging, final)
+        atomic.fsync_dir(self.runs_dir)
+        return final
+
+    def read_sidecar(self, run_id: str, name: str) -> bytes | None:
+        try:
+            return (self.run_dir(run_id) / name).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    # -- in-flight runs ----------------------------------------------------
+    def pending_path(self, run_id: str) -> Path:
+        return self.pending_dir / f"{run_id}.json"
+
+    def spool_path(self, run_id: str) -> Path:
+        return self.pending_dir / f"{run_id}.spool.jsonl"
+
+    def write_pending(self, run_id: str, state: dict[str, Any]) -> None:
+        atomic.write_text(self.pending_path(run_id), json.dumps(state, sort_keys=True))
+
+    def pending_runs(self) -> dict[str, dict[str, Any]]:
+        """In-flight (or orphaned) runs of this clone, by id; unreadable markers are skipped."""
+        found = {}
+        for path in sorted(self.pending_dir.glob("*.json")):
+            with contextlib.suppress(OSError, ValueError):
+                found[path.stem] = json.loads(path.read_text("utf-8"))
+        return found
+
+    def drop_pending(self, run_id: str) -> None:
+        for path in (self.pending_path(run_id), self.spool_path(run_id)):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+    @contextlib.contextmanager
+    def lock(self, name: str = "runs") -> Iterator[None]:
+        """An exclusive advisory lock shared by every mlog process of this clone."""
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.cache_dir / f"{name}.lock", "a+b") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

@@ -1,0 +1,119 @@
+"""The one way mlog reads and writes YAML: safe, strict on input, stable on output.
+
+Records are evidence, so loading rejects what a hand edit or an attack could
+smuggle in (duplicate keys, aliases, custom tags, huge files, bad encodings),
+and dumping is deterministic so records read well in ``git diff``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlog.errors import RecordError
+
+MAX_YAML_BYTES = 8 * 1024 * 1024
+_HEX_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _StrictLoader(_BaseLoader):  # type: ignore[misc]
+    """Safe loader that refuses duplicate keys and, when asked, aliases."""
+
+    allow_aliases = True
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        if not self.allow_aliases and node in self.constructed_objects:
+            raise yaml.constructor.ConstructorError(
+                None, None, "aliases are not allowed here", node.start_mark
+            )
+        return super().construct_object(node, deep)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set[tuple[str, Any]] = set()
+        for key_node, _ in node.value:
+            key = (
+                key_node.tag,
+                key_node.value if isinstance(key_node.value, str) else id(key_node),
+            )
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key[1]!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+class _NoAliasLoader(_StrictLoader):
+    allow_aliases = False
+
+
+class _StableDumper(_BaseDumper):  # type: ignore[misc]
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _represent_str(dumper: Any, value: str) -> Any:
+    if _HEX_ID.fullmatch(value):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')
+    if "\n" in value:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
+
+
+_StableDumper.add_representer(str, _represent_str)
+
+
+def loads(text: str | bytes, *, source: str = "<string>", allow_aliases: bool = True) -> Any:
+    """Parse YAML text, raising ``RecordError`` with a one-line reason on anything suspect."""
+    raw = text.encode("utf-8") if isinstance(text, str) else text
+    if len(raw) > MAX_YAML_BYTES:
+        raise RecordError(f"{source}: larger than {MAX_YAML_BYTES} bytes, refusing to parse")
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raise RecordError(f"{source}: starts with a byte-order mark (save it as plain UTF-8)")
+    try:
+        decoded = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecordError(f"{source}: not valid UTF-8 (byte {exc.start})") from None
+    loader = _StrictLoader if allow_aliases else _NoAliasLoader
+    try:
+        return yaml.load(decoded, Loader=loader)
+    except yaml.YAMLError as exc:
+        raise RecordError(f"{source}: {_describe(exc)}") from None
+    except RecursionError:
+        raise RecordError(f"{source}: nested too deeply") from None
+
+
+def load_file(path: Path, *, allow_aliases: bool = True) -> Any:
+    """Read and parse a YAML file; OS errors become ``RecordError`` naming the file."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise RecordError(f"{path}: cannot read ({exc.strerror})") from None
+    return loads(raw, source=str(path), allow_aliases=allow_aliases)
+
+
+def dumps(data: Any) -> str:
+    """Serialise in block style, keys in the order given, so diffs stay small and readable."""
+    text: str = yaml.dump(
+        data,
+        Dumper=_StableDumper,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=100,
+    )
+    return text
+
+
+def _describe(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    if mark is not None:
+        return f"{problem} (line {mark.line + 1}, column {mark.column + 1})"
+    return str(problem)
