@@ -64,7 +64,8 @@ def _path_range(paths: Sequence[str]) -> tuple[str, tuple[Any, ...]]:
     unique = set(paths)
     if len(unique) == 1:
         return "path = ?", (os.fsencode(next(iter(unique))),)
-    prefix = os.fsencode(os.path.commonpath(list(unique))).rstrip(b"/") + b"/"
+    common = os.path.commonpath([min(unique), max(unique)])  # bounds all paths between
+    prefix = _fs(common.rstrip("/") + "/")
     return "path >= ? AND path < ?", (prefix, prefix[:-1] + b"0")
 
 

@@ -352,7 +352,10 @@ class Hasher:
                     if max_depth is None or depth + 1 < max_depth:
                         stack.append((rel + "/", entry.path, ancestors | {ident}, depth + 1))
                 elif stat.S_ISREG(est.st_mode):
-                    items.append(_Item(rel, entry.path, FileKey.of(est)))
+                    key = FileKey(
+                        est.st_dev, est.st_ino, est.st_size, est.st_mtime_ns, est.st_ctime_ns
+                    )
+                    items.append(_Item(rel, entry.path, key))
                 else:
                     raise DataError(f"not a regular file (fifo, socket or device): {entry.path}")
         return items, links

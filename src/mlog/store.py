@@ -147,6 +147,13 @@ class Store:
         except FileNotFoundError:
             return None
 
+    # -- registry ----------------------------------------------------------
+    def write_new_file(self, path: Path, text: str) -> None:
+        """Write a file that must not exist yet (events are never overwritten)."""
+        if path.exists():
+            raise RecordError(f"{path.relative_to(self.repo_root)} already exists")
+        atomic.write_text(path, text)
+
     # -- in-flight runs ----------------------------------------------------
     def pending_path(self, run_id: str) -> Path:
         return self.pending_dir / f"{run_id}.json"
