@@ -6,6 +6,7 @@ GitPython is imported lazily so that ``mlog --help`` and ``import mlog`` stay fa
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,9 @@ class WorkingTree:
 
 
 def _git_module() -> Any:
+    executable = os.environ.get("GIT_PYTHON_GIT_EXECUTABLE", "git")
+    if shutil.which(executable) is None:
+        raise NotARepoError(f"git is not installed or not on PATH ({executable}); install git")
     try:
         import git
     except ImportError as exc:  # GitPython raises ImportError when the git binary is missing

@@ -19,9 +19,9 @@ SECTION_ORDER = (
 
 
 def new_run_id(now: datetime | None = None) -> str:
-    """Unique and sortable by start time: ``20261123T150102Z-1a2b3c4d``."""
+    """Unique and sortable by start time: ``20261123T150102123456Z-1a2b3c4d``."""
     moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
-    return f"{moment:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+    return f"{moment:%Y%m%dT%H%M%S%fZ}-{secrets.token_hex(4)}"
 
 
 def utc_timestamp(moment: datetime | None = None) -> str:

@@ -86,11 +86,8 @@ def prepare(options: RunOptions, cwd: Path) -> Prepared:
     from mlog.capture.inputs import capture_inputs
 
     inputs = capture_inputs(store, config, options, cwd, tree)
-    run_id = records.new_run_id()
-    record = _base_record(run_id, config.model, options, code, tree, cwd, root, inputs)
-    prepared = Prepared(
-        store, run_id, "", record, inputs.artifacts, inputs.metrics_files, inputs.patch
-    )
+    record = _base_record(config.model, options, code, tree, cwd, root, inputs)
+    prepared = Prepared(store, "", "", record, inputs.artifacts, inputs.metrics_files, inputs.patch)
     return _reserve_alias(prepared)
 
 
@@ -103,7 +100,6 @@ def _dirty_message(paths: tuple[str, ...]) -> str:
 
 
 def _base_record(
-    run_id: str,
     default_model: str,
     options: RunOptions,
     code: gitio.CodeState,
@@ -115,7 +111,7 @@ def _base_record(
     note = options.note
     return {
         "schema_version": records.SCHEMA_VERSION,
-        "id": run_id,
+        "id": "",
         "alias": "",
         "model": options.model or default_model,
         "status": "interrupted",
@@ -163,9 +159,13 @@ def _relative_cwd(cwd: Path, root: Path) -> str:
 
 
 def _reserve_alias(prepared: Prepared) -> Prepared:
-    """Give the run the next ``vN`` under the store lock, then mark it in flight."""
+    """Give the run its id and the next ``vN`` under the store lock, then mark it in flight.
+
+    Both are taken under one lock so that ids (sorted by time) and aliases agree in order.
+    """
     store = prepared.store
     with store.lock():
+        prepared.run_id = prepared.record["id"] = records.new_run_id()
         taken = set(store.alias_numbers().values())
         taken.update(_alias_number(p.get("alias", "")) for p in store.pending_runs().values())
         alias = f"v{max(taken, default=0) + 1}"

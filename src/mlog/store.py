@@ -29,7 +29,7 @@ RECORD_FILE = "record.yaml"
 SERIES_FILE = "series.jsonl"
 PATCH_FILE = "patch.diff"
 _ALIAS_LINE = re.compile(rb"^alias: v(\d+)$", re.MULTILINE)
-_RUN_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
+_RUN_ID = re.compile(r"^\d{8}T\d{12}Z-[0-9a-f]{8}$")
 
 
 @dataclass(frozen=True)
