@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from tests.conftest import PYTHON, Repo
 
 MLOG = str(Path(sys.executable).parent / "mlog")
@@ -19,13 +18,16 @@ pytestmark = pytest.mark.e2e
 
 
 def mlog(repo: Repo, *args: str, **kwargs) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([MLOG, *args], cwd=repo.path, capture_output=True, text=True,
-                          timeout=120, **kwargs)
+    return subprocess.run(
+        [MLOG, *args], cwd=repo.path, capture_output=True, text=True, timeout=120, **kwargs
+    )
 
 
 def records(repo: Repo) -> list[dict]:
-    return [yaml.safe_load((repo.path / ".mlog/runs" / i / "record.yaml").read_text())
-            for i in repo.run_ids()]
+    return [
+        yaml.safe_load((repo.path / ".mlog/runs" / i / "record.yaml").read_text())
+        for i in repo.run_ids()
+    ]
 
 
 def wait_for(path: Path, timeout: float = 20.0) -> None:
@@ -51,8 +53,13 @@ time.sleep(60)
 def test_signal_is_forwarded_and_the_run_recorded_as_interrupted(repo: Repo, sig) -> None:
     repo.gen({"sleeper.py": SLEEPER, ".gitignore": "started\ngot-signal\n"})
     repo.commit("sleeper")
-    proc = subprocess.Popen([MLOG, "run", "--", PYTHON, "sleeper.py"], cwd=repo.path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [MLOG, "run", "--", PYTHON, "sleeper.py"],
+        cwd=repo.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     wait_for(repo.path / "started")
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=30)
@@ -67,8 +74,10 @@ def test_signal_is_forwarded_and_the_run_recorded_as_interrupted(repo: Repo, sig
 
 def test_two_concurrent_runs_both_land_with_distinct_aliases(repo: Repo) -> None:
     cmd = [MLOG, "run", "--", PYTHON, "-c", "import time; time.sleep(0.5)"]
-    procs = [subprocess.Popen(cmd, cwd=repo.path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for _ in range(2)]
+    procs = [
+        subprocess.Popen(cmd, cwd=repo.path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
     for proc in procs:
         proc.communicate(timeout=60)
         assert proc.returncode == 0
@@ -78,12 +87,20 @@ def test_two_concurrent_runs_both_land_with_distinct_aliases(repo: Repo) -> None
 
 
 def test_killed_mlog_leaves_an_orphan_the_next_command_records(repo: Repo) -> None:
-    repo.gen({"quick.py": "import mlog, pathlib, time\nmlog.log_metric('acc', 0.7)\n"
-              "pathlib.Path('started').write_text('1')\ntime.sleep(1)\n",
-              ".gitignore": "started\n"})
+    repo.gen(
+        {
+            "quick.py": "import mlog, pathlib, time\nmlog.log_metric('acc', 0.7)\n"
+            "pathlib.Path('started').write_text('1')\ntime.sleep(1)\n",
+            ".gitignore": "started\n",
+        }
+    )
     repo.commit("quick")
-    proc = subprocess.Popen([MLOG, "run", "--", PYTHON, "quick.py"], cwd=repo.path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [MLOG, "run", "--", PYTHON, "quick.py"],
+        cwd=repo.path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_for(repo.path / "started")
     proc.kill()
     proc.wait()
@@ -97,22 +114,48 @@ def test_killed_mlog_leaves_an_orphan_the_next_command_records(repo: Repo) -> No
     assert mlog(repo, "validate").returncode == 0
 
 
-SECRETS = ("canary-env-7c1f", "canary-argv-9b2e", "canary-param-4d8a", "canary-url-1e5c",
-           "canary-api-6f3b")
+SECRETS = (
+    "canary-env-7c1f",
+    "canary-argv-9b2e",
+    "canary-param-4d8a",
+    "canary-url-1e5c",
+    "canary-api-6f3b",
+)
 
 
 def test_secret_canaries_never_reach_the_mlog_directory(repo: Repo) -> None:
-    repo.gen({"params.yaml": f"lr: 0.1\napi_key: {SECRETS[2]}\n",
-              "train.py": f"import mlog\nmlog.log_param('db_password', '{SECRETS[4]}')\n"})
+    repo.gen(
+        {
+            "params.yaml": f"lr: 0.1\napi_key: {SECRETS[2]}\n",
+            "train.py": f"import mlog\nmlog.log_param('db_password', '{SECRETS[4]}')\n",
+        }
+    )
     repo.commit("secrets")
-    env = {**os.environ, "HF_TOKEN": SECRETS[0], "CUDA_VISIBLE_DEVICES": "0",
-           "AWS_SECRET_ACCESS_KEY": SECRETS[0]}
-    result = mlog(repo, "run", "-p", "params.yaml", "--", PYTHON, "train.py",
-                  "--password", SECRETS[1], f"--data-url=https://user:{SECRETS[3]}@host/x",
-                  env=env)
+    env = {
+        **os.environ,
+        "HF_TOKEN": SECRETS[0],
+        "CUDA_VISIBLE_DEVICES": "0",
+        "AWS_SECRET_ACCESS_KEY": SECRETS[0],
+    }
+    result = mlog(
+        repo,
+        "run",
+        "-p",
+        "params.yaml",
+        "--",
+        PYTHON,
+        "train.py",
+        "--password",
+        SECRETS[1],
+        f"--data-url=https://user:{SECRETS[3]}@host/x",
+        env=env,
+    )
     assert result.returncode == 0, result.stderr
-    blob = b"".join(p.read_bytes() for p in (repo.path / ".mlog").rglob("*")
-                    if p.is_file() and "cache" not in p.parts)
+    blob = b"".join(
+        p.read_bytes()
+        for p in (repo.path / ".mlog").rglob("*")
+        if p.is_file() and "cache" not in p.parts
+    )
     for secret in SECRETS:
         assert secret.encode() not in blob, secret
     [record] = records(repo)
@@ -144,11 +187,27 @@ pickle.dump(model, open("model.pkl", "wb"))
 
 def test_real_scikit_learn_training_through_the_installed_cli(repo: Repo) -> None:
     pytest.importorskip("sklearn")
-    repo.gen({"train.py": TRAIN_SKLEARN, "params.yaml": "n_estimators: 20\nseed: 7\n",
-              ".gitignore": "model.pkl\nmetrics.json\n"})
+    repo.gen(
+        {
+            "train.py": TRAIN_SKLEARN,
+            "params.yaml": "n_estimators: 20\nseed: 7\n",
+            ".gitignore": "model.pkl\nmetrics.json\n",
+        }
+    )
     repo.commit("sklearn")
-    result = mlog(repo, "run", "-p", "params.yaml", "-m", "metrics.json", "-a", "model.pkl",
-                  "--", PYTHON, "train.py")
+    result = mlog(
+        repo,
+        "run",
+        "-p",
+        "params.yaml",
+        "-m",
+        "metrics.json",
+        "-a",
+        "model.pkl",
+        "--",
+        PYTHON,
+        "train.py",
+    )
     assert result.returncode == 0, result.stderr
     [record] = records(repo)
     assert record["status"] == "succeeded" and record["seed"] == 7

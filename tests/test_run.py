@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 import yaml
+from tests.conftest import PYTHON, Repo
 
 from mlog import records
-from tests.conftest import PYTHON, Repo
 
 TRAIN_WITH_API = """
 import mlog
@@ -29,8 +29,18 @@ def load(repo: Repo, index: int = -1) -> dict:
 
 
 def test_run_records_code_command_environment_and_params(repo: Repo, cli) -> None:
-    result = cli("run", "--params", "params.yaml", "--tag", "team=fraud", "--note", "baseline",
-                 "--", PYTHON, "train.py")
+    result = cli(
+        "run",
+        "--params",
+        "params.yaml",
+        "--tag",
+        "team=fraud",
+        "--note",
+        "baseline",
+        "--",
+        PYTHON,
+        "train.py",
+    )
     assert result.exit_code == 0, result
     record = load(repo)
     assert record["alias"] == "v1" and record["status"] == "succeeded"
@@ -67,7 +77,12 @@ def test_python_api_reaches_the_record_through_the_spool(repo: Repo, cli) -> Non
     assert record["params"]["optimizer.name"] == "adam"
     assert record["metrics"] == {"loss": 1 / 3, "auc": 0.91}
     assert record["series"]["loss"] == {
-        "steps": 3, "first_step": 0, "last_step": 2, "min": 1 / 3, "max": 1.0, "last": 1 / 3
+        "steps": 3,
+        "first_step": 0,
+        "last_step": 2,
+        "min": 1 / 3,
+        "max": 1.0,
+        "last": 1 / 3,
     }
     assert record["note"] == "from the api"
     [artifact] = record["artifacts"]
@@ -77,10 +92,12 @@ def test_python_api_reaches_the_record_through_the_spool(repo: Repo, cli) -> Non
 
 
 def test_metrics_file_is_read_after_the_command(repo: Repo, cli) -> None:
-    repo.gen({
-        "train.py": "import json; json.dump({'acc': 0.8, 'eval': {'f1': 0.7}}, open('m.json', 'w'))",
-        ".gitignore": "m.json\n",
-    })
+    repo.gen(
+        {
+            "train.py": "import json; json.dump({'acc': 0.8, 'eval': {'f1': 0.7}}, open('m.json', 'w'))",
+            ".gitignore": "m.json\n",
+        }
+    )
     repo.commit("metrics")
     result = cli("run", "--metrics", "m.json", "--", PYTHON, "train.py")
     assert result.exit_code == 0, result
@@ -104,8 +121,12 @@ def test_missing_artifact_fails_the_run(repo: Repo, cli) -> None:
 
 
 def test_artifact_directory_is_hashed(repo: Repo, cli) -> None:
-    repo.gen({".gitignore": "out/\n", "train.py":
-              "import os; os.makedirs('out', exist_ok=True); open('out/a', 'w').write('1')"})
+    repo.gen(
+        {
+            ".gitignore": "out/\n",
+            "train.py": "import os; os.makedirs('out', exist_ok=True); open('out/a', 'w').write('1')",
+        }
+    )
     repo.commit("dir artifact")
     assert cli("run", "-a", "out", "--", PYTHON, "train.py").exit_code == 0
     [artifact] = load(repo)["artifacts"]
@@ -126,8 +147,11 @@ def test_dataset_is_hashed_before_the_run(repo: Repo, cli) -> None:
 
 def test_config_defaults_apply(repo: Repo, cli) -> None:
     config = repo.path / ".mlog/config.yaml"
-    config.write_text(config.read_text().replace("params: []", "params: [params.yaml]")
-                      .replace("model: default", "model: fraud"))
+    config.write_text(
+        config.read_text()
+        .replace("params: []", "params: [params.yaml]")
+        .replace("model: default", "model: fraud")
+    )
     repo.commit("config")
     assert cli("run", "--", PYTHON, "train.py").exit_code == 0
     record = load(repo)
@@ -158,8 +182,13 @@ def test_aliases_count_up_and_references_resolve(repo: Repo, cli) -> None:
         assert cli("run", "--", PYTHON, "train.py").exit_code == 0
     ids = repo.run_ids()
     assert [load(repo, i)["alias"] for i in range(3)] == ["v1", "v2", "v3"]
-    for ref, expected in (("v2", ids[1]), ("latest", ids[2]), ("latest~2", ids[0]),
-                          (ids[0], ids[0]), (ids[1][:20], ids[1])):
+    for ref, expected in (
+        ("v2", ids[1]),
+        ("latest", ids[2]),
+        ("latest~2", ids[0]),
+        (ids[0], ids[0]),
+        (ids[1][:20], ids[1]),
+    ):
         shown = cli("show", ref, "--json")
         assert shown.exit_code == 0, shown
         assert json.loads(shown.stdout)["id"] == expected

@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from tests.conftest import PYTHON, Repo, git
 
 MARKER = "ran.txt"
@@ -89,8 +88,9 @@ def test_unknown_command(repo: Repo, cli) -> None:
 
 
 def test_missing_dataset(repo: Repo, cli) -> None:
-    assert_refused(repo, cli("run", "--data", "data/nope.csv", "--", PYTHON, "-c", TOUCH),
-                   10, "nope.csv")
+    assert_refused(
+        repo, cli("run", "--data", "data/nope.csv", "--", PYTHON, "-c", TOUCH), 10, "nope.csv"
+    )
 
 
 def test_artifact_outside_the_repo(repo: Repo, cli, tmp_path: Path) -> None:
@@ -120,7 +120,9 @@ def test_malformed_params_file(repo: Repo, cli, name: str, content: str, needle:
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can read any file")
 def test_unreadable_params_file(repo: Repo, cli) -> None:
     (repo.path / "params.yaml").chmod(0)
-    assert_refused(repo, cli("run", "-p", "params.yaml", "--", PYTHON, "-c", TOUCH), 8, "cannot read")
+    assert_refused(
+        repo, cli("run", "-p", "params.yaml", "--", PYTHON, "-c", TOUCH), 8, "cannot read"
+    )
 
 
 def test_malformed_config(repo: Repo, cli) -> None:

@@ -177,8 +177,172 @@ def user_identity(root: Path) -> str | None:
         repo.close()
 
 
-def system_user() -> str | None:
-    for name in ("USER", "LOGNAME", "USERNAME"):
-        if os.environ.get(name):
-            return os.environ[name]
-    return None
+# -- history between two runs (used by `mlog diff`) ---------------------------
+@dataclass(frozen=True)
+class CodeHistory:
+    """Commits and changed files between two commits; ``reachable`` is False when one is unknown.
+
+    ``ahead`` are commits in ``new`` but not ``old``, ``behind`` the reverse (both newest
+    first), so swapping the two commits swaps the two lists. ``files`` is the numstat diff
+    ``old -> new`` as ``(path, added, deleted)``; binary files count ``None`` lines.
+    """
+
+    reachable: bool
+    ahead: tuple[tuple[str, str], ...] = ()
+    behind: tuple[tuple[str, str], ...] = ()
+    files: tuple[tuple[str, int | None, int | None], ...] = ()
+
+
+def code_history(root: Path, old: str, new: str, *, limit: int = 50) -> CodeHistory:
+    """What happened to the code between two runs' commits; tolerates commits not in this clone."""
+    repo = open_repo(root)
+    try:
+        if not (_has_commit(repo, old) and _has_commit(repo, new)):
+            return CodeHistory(reachable=False)
+        return CodeHistory(
+            reachable=True,
+            ahead=tuple(commits_between(repo, old, new, limit=limit)),
+            behind=tuple(commits_between(repo, new, old, limit=limit)),
+            files=tuple(diffstat(repo, old, new)),
+        )
+    finally:
+        repo.close()
+
+
+def _has_commit(repo: Repo, sha: str) -> bool:
+    try:
+        repo.git.cat_file("-e", f"{sha}^{{commit}}")
+    except Exception:
+        return False
+    return True
+
+
+def commits_between(repo: Repo, old: str, new: str, *, limit: int = 50) -> list[tuple[str, str]]:
+    """``(sha, subject)`` of commits reachable from ``new`` but not ``old``, newest first."""
+    text: str = repo.git.log(f"{old}..{new}", f"--max-count={limit}", "--format=%H%x00%s")
+    return [
+        (sha, subject)
+        for sha, _, subject in (line.partition("\0") for line in text.splitlines() if line)
+    ]
+
+
+def diffstat(repo: Repo, old: str, new: str) -> list[tuple[str, int | None, int | None]]:
+    """``(path, lines added, lines deleted)`` from ``old`` to ``new``, mlog's own files excluded."""
+    text: str = repo.git.diff(
+        "--numstat", "--no-renames", old, new, "--", ".", f":(exclude){MLOG_DIR}"
+    )
+    stats = []
+    for line in text.splitlines():
+        added, deleted, path = [*line.split("\t", 2), "", ""][:3]
+        stats.append((path, _count(added), _count(deleted)))
+    return stats
+
+
+def _count(text: str) -> int | None:
+    return int(text) if text.isdigit() else None
+
+
+# -- enforcement: history, reachability and staged changes (mlog check, hooks) ------------
+
+
+@dataclass(frozen=True)
+class PathChange:
+    """A path under ``.mlog/`` that was modified (M), deleted (D) or retyped (T).
+
+    ``commit`` is None for a change not committed yet (staged or in the working tree).
+    """
+
+    status: str
+    path: str
+    commit: str | None
+
+
+@dataclass(frozen=True)
+class Reachable:
+    """Commits and root trees reachable from any ref: tells a rewritten history from a lost one."""
+
+    commits: frozenset[str]
+    trees: dict[str, str]
+    shallow: bool
+
+
+def history_changes(root: Path, prefixes: tuple[str, ...]) -> list[PathChange]:
+    """Every commit of HEAD's history that modified or deleted a path under ``prefixes``.
+
+    One ``git log`` over the whole history; merges are diffed against their first
+    parent, so an edit hidden in a merge commit shows up too.
+    """
+    repo = open_repo(root)
+    try:
+        if not repo.head.is_valid():
+            return []
+        text: str = repo.git.log(
+            "HEAD", "--format=commit %H", "--name-status", "--no-renames",
+            "--diff-filter=MDT", "--diff-merges=first-parent", "--", *prefixes,
+        )  # fmt: skip
+    finally:
+        repo.close()
+    return _parse_log_changes(text)
+
+
+def _parse_log_changes(text: str) -> list[PathChange]:
+    changes: list[PathChange] = []
+    commit: str | None = None
+    for line in text.splitlines():
+        if line.startswith("commit "):
+            commit = line[len("commit ") :]
+        elif "\t" in line:
+            status, _, path = line.partition("\t")
+            changes.append(PathChange(status[:1], path, commit))
+    return changes
+
+
+def uncommitted_changes(
+    root: Path, prefixes: tuple[str, ...], *, staged_only: bool
+) -> list[PathChange]:
+    """Paths under ``prefixes`` in HEAD that the index (or also the working tree) changes."""
+    repo = open_repo(root)
+    try:
+        if not repo.head.is_valid():
+            return []
+        cached = ("--cached",) if staged_only else ()
+        text: str = repo.git.diff(
+            *cached, "HEAD", "--name-status", "--no-renames", "--diff-filter=MDT", "--", *prefixes
+        )
+    finally:
+        repo.close()
+    return [
+        PathChange(status[:1], path, None)
+        for status, _, path in (line.partition("\t") for line in text.splitlines() if line)
+    ]
+
+
+def staged_files(root: Path) -> list[str]:
+    """Paths added, copied, modified or renamed in the index (what the next commit adds)."""
+    repo = open_repo(root)
+    try:
+        base = ("HEAD",) if repo.head.is_valid() else ()
+        text: str = repo.git.diff("--cached", *base, "--name-only", "--diff-filter=ACMRT")
+    finally:
+        repo.close()
+    return [line for line in text.splitlines() if line]
+
+
+def reachable(root: Path) -> Reachable:
+    """Commits and trees reachable from any ref or HEAD, and whether the clone is shallow."""
+    repo = open_repo(root)
+    try:
+        shallow = Path(repo.git_dir, "shallow").exists()
+        head = ("HEAD",) if repo.head.is_valid() else ()
+        if not head and not repo.refs:
+            return Reachable(frozenset(), {}, shallow)
+        text: str = repo.git.log("--all", *head, "--format=%H %T")
+    finally:
+        repo.close()
+    commits: set[str] = set()
+    trees: dict[str, str] = {}
+    for line in text.splitlines():
+        commit, _, tree = line.partition(" ")
+        commits.add(commit)
+        trees.setdefault(tree, commit)
+    return Reachable(frozenset(commits), trees, shallow)

@@ -122,7 +122,7 @@ def _base_record(
             "argv": inputs.argv,
             "cwd": _relative_cwd(cwd, root),
             "started_at": records.utc_timestamp(),
-            "user": gitio.system_user(),
+            "user": _system_user(),
             "host": socket.gethostname(),
         },
         "environment": inputs.environment,
@@ -137,6 +137,16 @@ def _base_record(
         "redactions": inputs.redactions,
         "warnings": [],
     }
+
+
+def _system_user() -> str | None:
+    """The login name running mlog (``getpass`` checks the usual variables, then the OS)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
 
 
 def _code_section(code: gitio.CodeState, tree: gitio.WorkingTree) -> dict[str, Any]:
@@ -218,6 +228,9 @@ def finish(prepared: Prepared, outcome: Outcome | None, recovered: str | None = 
 
     record["artifacts"] = hash_artifacts(store, prepared.artifacts + reported.artifacts, record)
     record["status"] = _status(record, outcome)
+    from mlog.validation import attach
+
+    record["validation"] = attach(store, record)  # failures become warnings, never a lost record
     sealed = records.seal(_drop_empty(record))
     validate(sealed, "run", source=f"record of run {prepared.run_id}")
     path = store.write_run(prepared.run_id, yamlio.dumps(sealed), sidecars)
