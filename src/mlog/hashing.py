@@ -36,9 +36,6 @@ BATCH_FILES = 512
 INLINE_BYTES = 8 << 20
 SMALL_FILE = 64 << 10
 PARALLEL_MIN_AVG = 64 << 10
-PIPELINE_BYTES = 64 << 20
-PIPELINE_CHUNK = 2 << 20
-PIPELINE_SLOTS = 8
 FOLLOW_HINT = "pass --follow-symlinks to hash what it points to"
 
 ProgressFn = Callable[[int, int], None]
@@ -342,44 +339,48 @@ class Hasher:
         stack = [(rel_prefix, top, frozenset({(st.st_dev, st.st_ino)}), 0)]
         while stack:
             rel_dir, abs_dir, ancestors, depth = stack.pop()
-            for entry in self._scandir(abs_dir):
-                rel = rel_dir + entry.name
-                est = self._entry_stat(entry, rel, links)
-                if stat.S_ISDIR(est.st_mode):
-                    ident = (est.st_dev, est.st_ino)
-                    if ident in ancestors:
-                        raise DataError(f"symlink loop at {entry.path} (it leads back to a parent)")
-                    if max_depth is None or depth + 1 < max_depth:
-                        stack.append((rel + "/", entry.path, ancestors | {ident}, depth + 1))
-                elif stat.S_ISREG(est.st_mode):
-                    key = FileKey(
-                        est.st_dev, est.st_ino, est.st_size, est.st_mtime_ns, est.st_ctime_ns
-                    )
-                    items.append(_Item(rel, entry.path, key))
-                else:
-                    raise DataError(f"not a regular file (fifo, socket or device): {entry.path}")
+            for rel, path, dst in self._scan(rel_dir, abs_dir, items, links):
+                ident = (dst.st_dev, dst.st_ino)
+                if ident in ancestors:
+                    raise DataError(f"symlink loop at {path} (it leads back to a parent)")
+                if max_depth is None or depth + 1 < max_depth:
+                    stack.append((rel + "/", path, ancestors | {ident}, depth + 1))
         return items, links
 
-    def _scandir(self, path: str) -> list[os.DirEntry[str]]:
+    def _scan(
+        self, rel_dir: str, abs_dir: str, items: list[_Item], links: list[SymlinkEntry]
+    ) -> list[tuple[str, str, os.stat_result]]:
+        """Append one directory's files to ``items``; return its subdirectories (hot loop)."""
+        subdirs: list[tuple[str, str, os.stat_result]] = []
         try:
-            with os.scandir(path) as it:
-                return list(it)
+            with os.scandir(abs_dir) as it:
+                for entry in it:
+                    if entry.is_symlink():
+                        st = self._follow(entry, rel_dir + entry.name, links)
+                    else:
+                        st = entry.stat(follow_symlinks=False)
+                    if stat.S_ISREG(st.st_mode):
+                        key = FileKey(
+                            st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+                        )
+                        items.append(_Item(rel_dir + entry.name, entry.path, key))
+                    elif stat.S_ISDIR(st.st_mode):
+                        subdirs.append((rel_dir + entry.name, entry.path, st))
+                    else:
+                        raise DataError(f"not a regular file (fifo, socket, device): {entry.path}")
         except OSError as exc:
-            raise DataError(f"cannot list directory {path}: {exc.strerror}") from exc
+            raise DataError(f"cannot read {exc.filename or abs_dir}: {exc.strerror}") from exc
+        return subdirs
 
-    def _entry_stat(
+    def _follow(
         self, entry: os.DirEntry[str], rel: str, links: list[SymlinkEntry]
     ) -> os.stat_result:
-        try:
-            if not entry.is_symlink():
-                return entry.stat(follow_symlinks=False)
-            target = os.readlink(entry.path)
-            if not self.follow_symlinks:
-                raise DataError(f"symlink in dataset: {entry.path} -> {target} ({FOLLOW_HINT})")
-            links.append(SymlinkEntry(rel, target))
-            return os.stat(entry.path)
-        except OSError as exc:
-            raise DataError(f"cannot stat {entry.path}: {exc.strerror}") from exc
+        """Stat a symlink's target when following is on; refuse it otherwise."""
+        target = os.readlink(entry.path)
+        if not self.follow_symlinks:
+            raise DataError(f"symlink in dataset: {entry.path} -> {target} ({FOLLOW_HINT})")
+        links.append(SymlinkEntry(rel, target))
+        return os.stat(entry.path)
 
     def _glob_items(
         self, base: str, prefix: str, parts: list[str]
@@ -430,11 +431,13 @@ class Hasher:
     def _cached(self, items: list[_Item]) -> dict[int, str]:
         if self.cache is None or self.rehash or not items:
             return {}
+        from mlog.hashcache import pack_key
+
         rows = self.cache.lookup(self.algorithm, [i.abspath for i in items])
         hits: dict[int, str] = {}
         for n, item in enumerate(items):
             row = rows.get(item.abspath)
-            if row is not None and row[0] == item.key:
+            if row is not None and row[0] == pack_key(item.key):
                 hits[n] = row[1]
         return hits
 
@@ -511,8 +514,6 @@ class Hasher:
         h = ALGORITHMS[self.algorithm]()
         want = item.key.size
         try:
-            if want >= PIPELINE_BYTES and self.workers > 1:
-                return h, _read_pipelined(fd, want, h)
             if want <= SMALL_FILE:
                 data = os.read(fd, want)
                 h.update(data)
@@ -531,48 +532,6 @@ def _read_sequential(fd: int, want: int, h: _HashObject, view: memoryview) -> in
             break
         h.update(view[:n])
         nread += n
-    return nread
-
-
-def _read_pipelined(fd: int, want: int, h: _HashObject) -> int:
-    """Two threads ``pread`` ahead into a ring of buffers while this one hashes in order.
-
-    Copying from the page cache and hashing then overlap on two cores (both release the
-    GIL), which is what lets a cached file hash close to ``dd`` speed. Memory stays at
-    ``PIPELINE_SLOTS * PIPELINE_CHUNK`` whatever the file size.
-    """
-    slots = [memoryview(bytearray(PIPELINE_CHUNK)) for _ in range(PIPELINE_SLOTS)]
-    ready = [threading.Semaphore(0) for _ in slots]
-    free = [threading.Semaphore(1) for _ in slots]
-    got = [0] * len(slots)
-    errors: list[OSError] = []
-    nchunks = -(-want // PIPELINE_CHUNK)
-
-    def reader(first: int) -> None:
-        for j in range(first, nchunks, 2):
-            s = j % len(slots)
-            free[s].acquire()
-            try:
-                got[s] = os.preadv(fd, [slots[s]], j * PIPELINE_CHUNK)
-            except OSError as exc:
-                errors.append(exc)
-                got[s] = 0
-            ready[s].release()
-
-    threads = [threading.Thread(target=reader, args=(r,), daemon=True) for r in range(2)]
-    for t in threads:
-        t.start()
-    nread = 0
-    for j in range(nchunks):
-        s = j % len(slots)
-        ready[s].acquire()
-        h.update(slots[s][: got[s]])
-        nread += got[s]
-        free[s].release()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
     return nread
 
 

@@ -45,6 +45,7 @@ class RunOptions:
     rehash: bool = False
     follow_symlinks: bool = False
     data_window: str | None = None
+    progress: Any = None  # shows hashing progress; see capture.data.Progress
 
 
 @dataclass
@@ -69,6 +70,7 @@ class Prepared:
     artifacts: list[str]
     metrics_files: list[str]
     patch: str
+    hash_algorithm: str = "xxh3_128"
 
 
 def prepare(options: RunOptions, cwd: Path) -> Prepared:
@@ -87,7 +89,16 @@ def prepare(options: RunOptions, cwd: Path) -> Prepared:
 
     inputs = capture_inputs(store, config, options, cwd, tree)
     record = _base_record(config.model, options, code, tree, cwd, root, inputs)
-    prepared = Prepared(store, "", "", record, inputs.artifacts, inputs.metrics_files, inputs.patch)
+    prepared = Prepared(
+        store,
+        "",
+        "",
+        record,
+        inputs.artifacts,
+        inputs.metrics_files,
+        inputs.patch,
+        config.hash_algorithm,
+    )
     return _reserve_alias(prepared)
 
 
@@ -196,6 +207,7 @@ def _pending_state(prepared: Prepared, mlog_pid: int, child_pid: int | None) -> 
         "artifacts": prepared.artifacts,
         "metrics_files": prepared.metrics_files,
         "patch": prepared.patch,
+        "hash_algorithm": prepared.hash_algorithm,
         "mlog_pid": mlog_pid,
         "mlog_started": _process_start(mlog_pid),
         "child_pid": child_pid,
@@ -224,9 +236,12 @@ def finish(prepared: Prepared, outcome: Outcome | None, recovered: str | None = 
     reported = metrics_capture.read_spool(store.spool_path(prepared.run_id))
     _apply_outcome(record, outcome, recovered)
     sidecars = _apply_reported(prepared, reported)
+    from mlog.capture.data import HashSettings
     from mlog.capture.inputs import hash_artifacts
 
-    record["artifacts"] = hash_artifacts(store, prepared.artifacts + reported.artifacts, record)
+    settings = HashSettings(algorithm=prepared.hash_algorithm)
+    paths = prepared.artifacts + reported.artifacts
+    record["artifacts"] = hash_artifacts(store, paths, record, settings)
     record["status"] = _status(record, outcome)
     from mlog.validation import attach
 
@@ -347,6 +362,7 @@ def _prepared_from_state(store: Store, run_id: str, state: dict[str, Any]) -> Pr
         artifacts=list(state.get("artifacts", [])),
         metrics_files=list(state.get("metrics_files", [])),
         patch=state.get("patch", ""),
+        hash_algorithm=state.get("hash_algorithm", "xxh3_128"),
     )
 
 

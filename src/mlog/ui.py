@@ -94,3 +94,52 @@ def format_duration(seconds: float | None) -> str:
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+class HashProgress:
+    """A rich progress bar on stderr for slow hashing: only on a terminal, only after ~1 s."""
+
+    DELAY_S = 1.0
+
+    def __init__(self) -> None:
+        import time
+
+        self._clock = time.monotonic
+        self._started = self._clock()
+        self._total = (0, 0)
+        self._bar: Any = None
+        self._task: Any = None
+
+    @classmethod
+    def for_terminal(cls) -> HashProgress | None:
+        """A progress reporter when stderr is a terminal; None (silent) otherwise."""
+        return cls() if sys.stderr.isatty() else None
+
+    def on_total(self, files: int, size: int) -> None:
+        self._total = (files, size)
+
+    def on_progress(self, files: int, size: int) -> None:
+        if self._bar is None and self._clock() - self._started >= self.DELAY_S:
+            self._start()
+        if self._bar is not None:
+            self._bar.update(self._task, completed=size, description=f"hashing {files} files")
+            if size >= self._total[1]:
+                self.close()
+
+    def _start(self) -> None:
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+        self._bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            console=err(),
+            transient=True,
+        )
+        self._bar.start()
+        self._task = self._bar.add_task("hashing", total=self._total[1] or None)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None

@@ -3,70 +3,88 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mlog.errors import DataError
 
 if TYPE_CHECKING:
+    from mlog.hashing import Hasher
     from mlog.store import Store
+
+
+class Progress(Protocol):
+    """What the CLI passes to show hashing progress (see ``ui.HashProgress``)."""
+
+    def on_total(self, files: int, size: int) -> None: ...
+    def on_progress(self, files: int, size: int) -> None: ...
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class HashSettings:
+    algorithm: str = "xxh3_128"
+    rehash: bool = False
+    follow_symlinks: bool = False
+    progress: Progress | None = None
+
+
+def new_hasher(store: Store, settings: HashSettings) -> Hasher:
+    """A hasher that shares this clone's hash cache, so unchanged files are not re-read."""
+    from mlog.hashcache import HashCache
+    from mlog.hashing import Hasher
+
+    progress = settings.progress
+    return Hasher(
+        settings.algorithm,
+        cache=HashCache(store.cache_dir / "hashes.sqlite"),
+        rehash=settings.rehash,
+        follow_symlinks=settings.follow_symlinks,
+        on_total=progress.on_total if progress else None,
+        on_progress=progress.on_progress if progress else None,
+    )
 
 
 def resolve_artifact_path(path: str, *, repo_root: Path, cwd: Path) -> str:
     """Artifacts must live inside the repository: returns the repo-relative POSIX path."""
+    if "://" in path:
+        raise DataError(f"artifact must be a path inside the repository, not a URI: {path}")
     full = Path(os.path.abspath(cwd / path))
     try:
         return full.relative_to(repo_root).as_posix()
     except ValueError:
-        raise DataError(
-            f"artifact {path} is outside the repository (write outputs inside it)"
-        ) from None
+        raise DataError(f"artifact is outside the repository: {path} (write it inside)") from None
 
 
 def hash_datasets(
-    store: Store,
-    declared: list[str],
-    *,
-    cwd: Path,
-    algorithm: str,
-    rehash: bool,
-    follow_symlinks: bool,
+    store: Store, declared: list[tuple[str, Path]], settings: HashSettings
 ) -> dict[str, Any]:
-    from mlog.hashing import Hasher, manifest_to_bytes
+    """Hash every ``(declaration, base directory)``; manifests go to the object store once."""
+    from mlog.datasets import check_unique_names, parse_declaration, resolve_dataset
+    from mlog.hashing import manifest_to_bytes
 
-    hasher = Hasher(algorithm, rehash=rehash, follow_symlinks=follow_symlinks)
+    names = check_unique_names(parse_declaration(text) for text, _ in declared)
+    hasher = new_hasher(store, settings)
     data: dict[str, Any] = {}
-    for declaration in declared:
-        name, _, path = declaration.rpartition("=")
-        full = Path(os.path.abspath(cwd / path))
-        if not full.exists():
-            raise DataError(f"dataset not found: {path}")
-        tree = hasher.hash_path(full)
-        entry = {
-            "path": full.relative_to(store.repo_root).as_posix(),
-            "kind": "directory" if full.is_dir() else "file",
-            "hash": tree.digest,
-            "size": tree.size,
-            "files": tree.files,
-        }
-        if full.is_dir():
-            entry["manifest"] = store.put_object(manifest_to_bytes(tree.entries))
-        data[name or full.stem] = entry
+    try:
+        for name, (text, base) in zip(names, declared, strict=True):
+            entry = resolve_dataset(
+                text, repo_root=str(store.repo_root), cwd=str(base), hasher=hasher, name=name
+            )
+            data[name] = entry.to_record()
+            if entry.manifest and entry.kind in ("directory", "glob"):
+                data[name]["manifest"] = store.put_object(manifest_to_bytes(entry.manifest))
+    finally:
+        if settings.progress is not None:
+            settings.progress.close()
     return data
 
 
-def hash_artifact(store: Store, path: str) -> dict[str, Any]:
-    from mlog.hashing import Hasher
+def hash_artifact(store: Store, path: str, settings: HashSettings) -> dict[str, Any]:
+    """Hash one output after the run; absent outputs come back with ``present: false``."""
+    from mlog.datasets import resolve_artifact
 
-    full = store.repo_root / path
-    if not full.exists():
-        raise DataError(f"artifact not found after the run: {path}")
-    tree = Hasher().hash_path(full)
-    return {
-        "path": full.relative_to(store.repo_root).as_posix(),
-        "present": True,
-        "kind": "directory" if full.is_dir() else "file",
-        "hash": tree.digest,
-        "size": tree.size,
-        "files": tree.files,
-    }
+    root = str(store.repo_root)
+    entry = resolve_artifact(path, repo_root=root, cwd=root, hasher=new_hasher(store, settings))
+    return entry.to_record()

@@ -17,6 +17,7 @@ from mlog.capture.params import read_params
 from mlog.errors import MlogError, UsageError
 
 if TYPE_CHECKING:
+    from mlog.capture.data import HashSettings
     from mlog.config import Config
     from mlog.session import RunOptions
     from mlog.store import Store
@@ -91,18 +92,24 @@ def _artifact_path(store: Store, path: str, cwd: Path) -> str:
 
 
 def _hash_datasets(store: Store, config: Config, options: RunOptions, cwd: Path) -> dict[str, Any]:
+    """Config entries are relative to the repo root, command-line ones to the working dir."""
     from mlog.capture.data import hash_datasets
 
-    declared = [*config.data, *options.data]
+    declared = [(text, store.repo_root) for text in config.data]
+    declared += [(text, cwd) for text in options.data]
     if not declared:
         return {}
-    return hash_datasets(
-        store,
-        declared,
-        cwd=cwd,
+    return hash_datasets(store, declared, hash_settings(config, options))
+
+
+def hash_settings(config: Config, options: RunOptions) -> HashSettings:
+    from mlog.capture.data import HashSettings
+
+    return HashSettings(
         algorithm=config.hash_algorithm,
         rehash=options.rehash,
         follow_symlinks=options.follow_symlinks,
+        progress=options.progress,
     )
 
 
@@ -162,17 +169,21 @@ def _dirty_evidence(store: Store, tree: gitio.WorkingTree) -> dict[str, Any]:
     return {"dirty_paths": list(tree.all_paths), "untracked": untracked}
 
 
-def hash_artifacts(store: Store, paths: list[str], record: dict[str, Any]) -> list[dict[str, Any]]:
+def hash_artifacts(
+    store: Store, paths: list[str], record: dict[str, Any], settings: HashSettings
+) -> list[dict[str, Any]]:
     """Hash each declared output; a missing one is recorded as absent (the run then fails)."""
     from mlog.capture.data import hash_artifact
 
     entries = []
-    for path in dict.fromkeys(paths):
+    for path in dict.fromkeys(_shown(store, p) for p in paths):
         try:
-            entries.append(hash_artifact(store, path))
+            entry = hash_artifact(store, path, settings)
         except MlogError as exc:
-            record["warnings"].append(str(exc))
-            entries.append({"path": _shown(store, path), "present": False, "hash": None})
+            entry = {"path": path, "present": False, "hash": None, "error": str(exc)}
+        if not entry["present"]:
+            record["warnings"].append(f"artifact missing after the run: {path}")
+        entries.append(entry)
     return entries
 
 

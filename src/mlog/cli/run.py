@@ -110,6 +110,14 @@ def run_command(
             help="Time window of the training data, START..END (e.g. 2026-01-01..2026-03-31).",
         ),
     ] = None,
+    fail_on_regression: Annotated[
+        bool,
+        typer.Option(
+            "--fail-on-regression",
+            help="Exit 1 when the validation against the champion says regressed "
+            "(the record is still written).",
+        ),
+    ] = False,
 ) -> None:
     from mlog import api, ui
     from mlog.session import RunOptions
@@ -127,15 +135,19 @@ def run_command(
         rehash=rehash,
         follow_symlinks=follow_symlinks,
         data_window=data_window,
+        progress=ui.HashProgress.for_terminal(),
     )
     result = api.run(options, cwd=cwd())
     record = result.record
     for warning in record.get("warnings", []):
         ui.warning(warning)
+    from mlog.cli.compare import render_validation, validation_exit_code
+
+    render_validation(record.get("validation"), record["model"])
     status = record["status"]
     line = f"run {result.alias} ({result.run_id}) {status}; record: {result.path}"
     (ui.success if status == "succeeded" else ui.warning)(line)
-    raise typer.Exit(result.exit_code)
+    raise typer.Exit(validation_exit_code(result.exit_code, record, fail_on_regression))
 
 
 def _parse_tags(pairs: list[str]) -> dict[str, str]:

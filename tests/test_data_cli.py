@@ -1,0 +1,151 @@
+"""Datasets through `mlog run`: kinds, manifests, cache, and each bad input refused early."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlog import ui
+from mlog.hashing import manifest_from_bytes
+from mlog.store import Store
+from tests.conftest import PYTHON, Repo
+from tests.test_run_errors import MARKER, TOUCH, assert_refused
+
+
+def last_record(repo: Repo) -> dict:
+    run_id = repo.run_ids()[-1]
+    return yaml.safe_load((repo.path / ".mlog/runs" / run_id / "record.yaml").read_text())
+
+
+def test_directory_manifest_is_stored_once_and_shared(repo: Repo, cli) -> None:
+    repo.gen({".gitignore": "data/\n", "data/a.csv": "1\n", "data/b.csv": "2\n"})
+    repo.commit("data")
+    for _ in range(2):
+        assert cli("run", "-d", "train=data", "--", PYTHON, "train.py").exit_code == 0
+    first, second = (
+        yaml.safe_load((repo.path / ".mlog/runs" / i / "record.yaml").read_text())
+        for i in repo.run_ids()
+    )
+    entry = first["data"]["train"]
+    assert entry["kind"] == "directory" and entry["files"] == 2
+    assert entry["manifest"] == second["data"]["train"]["manifest"]
+    manifest = manifest_from_bytes(Store(repo.path).get_object(entry["manifest"]))
+    assert [m.path for m in manifest] == ["a.csv", "b.csv"]
+
+
+def test_glob_uri_dvc_and_window_are_recorded(repo: Repo, cli) -> None:
+    repo.gen(
+        {
+            "shards/p1.csv": "1\n",
+            "shards/p2.csv": "2\n",
+            "big.dvc": "outs:\n- md5: 0123456789abcdef0123456789abcdef\n  size: 99\n  path: big\n",
+        }
+    )
+    repo.commit("inputs")
+    result = cli(
+        "run",
+        "-d",
+        "shards=shards/*.csv",
+        "-d",
+        "s3://bucket/features@v42",
+        "-d",
+        "big.dvc",
+        "--data-window",
+        "2026-01-01..2026-03-31",
+        "--",
+        PYTHON,
+        "train.py",
+    )
+    assert result.exit_code == 0, result
+    record = last_record(repo)
+    assert record["data"]["shards"]["kind"] == "glob" and record["data"]["shards"]["files"] == 2
+    assert record["data"]["features"] == {
+        "path": "s3://bucket/features",
+        "kind": "uri",
+        "hash": None,
+        "version": "v42",
+    }
+    assert record["data"]["big"]["kind"] == "dvc"
+    assert record["data"]["big"]["hash"] == "md5:0123456789abcdef0123456789abcdef"
+    assert record["lineage"]["data_window"] == {"start": "2026-01-01", "end": "2026-03-31"}
+
+
+def test_dataset_outside_the_repo_is_recorded_absolute_with_host(repo: Repo, cli, tmp_path) -> None:
+    outside = tmp_path / "lake.csv"
+    outside.write_text("x\n")
+    assert cli("run", "-d", str(outside), "--", PYTHON, "train.py").exit_code == 0
+    entry = last_record(repo)["data"]["lake"]
+    assert entry["path"] == str(outside) and entry["host"]
+
+
+def test_hash_cache_lives_in_the_local_cache(repo: Repo, cli) -> None:
+    repo.gen({".gitignore": "data/\n", "data/a.csv": "1\n"})
+    repo.commit("data")
+    assert cli("run", "-d", "data", "--rehash", "--", PYTHON, "train.py").exit_code == 0
+    assert (repo.path / ".mlog/cache/hashes.sqlite").exists()
+
+
+def test_escaping_path_is_refused(repo: Repo, cli) -> None:
+    result = cli("run", "-d", "../../etc", "--", PYTHON, "-c", TOUCH)
+    assert result.exit_code == 10, result
+    assert not (repo.path / MARKER).exists() and repo.run_ids() == []
+
+
+def test_symlink_in_dataset_is_refused_unless_followed(repo: Repo, cli) -> None:
+    repo.gen({".gitignore": "data/\n", "data/a.csv": "1\n"})
+    repo.commit("data")
+    os.symlink("a.csv", repo.path / "data/link.csv")
+    result = cli("run", "-d", "data", "--", PYTHON, "-c", TOUCH)
+    assert_refused(repo, result, 10, "link.csv", "--follow-symlinks")
+    assert cli("run", "-d", "data", "--follow-symlinks", "--", PYTHON, "train.py").exit_code == 0
+    assert last_record(repo)["data"]["data"]["symlinks"] == [
+        {"path": "link.csv", "target": "a.csv"}
+    ]
+
+
+def test_symlink_loop_never_hangs(repo: Repo, cli) -> None:
+    repo.gen({".gitignore": "data/\n", "data/a.csv": "1\n"})
+    repo.commit("data")
+    os.symlink("..", repo.path / "data/loop")
+    result = cli("run", "-d", "data", "--follow-symlinks", "--", PYTHON, "-c", TOUCH)
+    assert_refused(repo, result, 10)
+
+
+def test_duplicate_dataset_names_are_refused(repo: Repo, cli) -> None:
+    repo.gen({"a/train.csv": "1\n", "b/train.csv": "2\n"})
+    repo.commit("two trains")
+    result = cli("run", "-d", "a/train.csv", "-d", "b/train.csv", "--", PYTHON, "-c", TOUCH)
+    assert_refused(repo, result, 2, "NAME=PATH")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can read any file")
+def test_unreadable_dataset_is_refused(repo: Repo, cli) -> None:
+    repo.gen({".gitignore": "data/\n", "data/a.csv": "1\n"})
+    repo.commit("data")
+    (repo.path / "data/a.csv").chmod(0)
+    assert_refused(repo, cli("run", "-d", "data", "--", PYTHON, "-c", TOUCH), 10, "a.csv")
+
+
+def test_hash_progress_reports_after_its_delay(monkeypatch) -> None:
+    progress = ui.HashProgress()
+    monkeypatch.setattr(ui.HashProgress, "DELAY_S", 0.0)
+    progress.on_total(2, 200)
+    progress.on_progress(1, 100)
+    assert progress._bar is not None
+    progress.on_progress(2, 200)
+    assert progress._bar is None
+
+
+def test_hash_progress_is_silent_off_a_terminal() -> None:
+    assert ui.HashProgress.for_terminal() is None  # pytest captures stderr: not a TTY
+
+
+def test_unknown_path_in_dataset_error_names_it(repo: Repo, cli) -> None:
+    result = cli("run", "-d", "train=data/missing", "--", PYTHON, "-c", TOUCH)
+    assert_refused(repo, result, 10, "data/missing")
+    assert Path(repo.path / ".mlog/cache/pending").exists() is False or not any(
+        (repo.path / ".mlog/cache/pending").iterdir()
+    )

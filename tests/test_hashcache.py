@@ -1,0 +1,128 @@
+"""The SQLite hash cache: hits, misses, rebuilds and concurrent writers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from mlog.hashcache import HashCache
+from mlog.hashing import FileKey, Hasher
+
+
+@pytest.fixture
+def dataset(tmp_path: Path) -> Path:
+    root = tmp_path / "data"
+    for i in range(50):
+        (root / f"part{i % 5}").mkdir(parents=True, exist_ok=True)
+        (root / f"part{i % 5}" / f"{i:02d}.csv").write_text(f"{i},{i * i}\n")
+    return root
+
+
+def cache_at(tmp_path: Path) -> HashCache:
+    # racy_window_ns=0: files written a moment ago may be cached in these tests
+    return HashCache(tmp_path / ".mlog" / "cache" / "hashes.sqlite", racy_window_ns=0)
+
+
+def hash_with(cache: HashCache, root: Path, **kwargs: bool) -> Hasher:
+    hasher = Hasher(cache=cache, **kwargs)
+    hasher.hash_directory(root)
+    return hasher
+
+
+def test_warm_run_reads_nothing(tmp_path: Path, dataset: Path) -> None:
+    cache = cache_at(tmp_path)
+    first = hash_with(cache, dataset)
+    assert first.files_read == 50
+    second = hash_with(cache, dataset)
+    assert second.files_read == 0
+    assert second.hash_directory(dataset) == first.hash_directory(dataset)
+
+
+def test_touching_one_file_rereads_only_it(tmp_path: Path, dataset: Path) -> None:
+    cache = cache_at(tmp_path)
+    before = Hasher(cache=cache).hash_directory(dataset)
+    (dataset / "part3" / "13.csv").write_text("13,170\n")
+    hasher = Hasher(cache=cache)
+    after = hasher.hash_directory(dataset)
+    assert (hasher.files_read, hasher.bytes_read) == (1, len("13,170\n"))
+    assert after.digest != before.digest
+
+
+def test_rehash_ignores_but_refreshes_cache(tmp_path: Path, dataset: Path) -> None:
+    cache = cache_at(tmp_path)
+    hash_with(cache, dataset)
+    assert hash_with(cache, dataset, rehash=True).files_read == 50
+    assert hash_with(cache, dataset).files_read == 0
+
+
+def test_corrupt_cache_is_rebuilt_silently(tmp_path: Path, dataset: Path) -> None:
+    cache = cache_at(tmp_path)
+    hash_with(cache, dataset)
+    Path(cache.path).write_bytes(b"this is not a database" * 100)
+    for suffix in ("-wal", "-shm"):
+        Path(cache.path + suffix).unlink(missing_ok=True)
+    assert hash_with(cache, dataset).files_read == 50
+    assert hash_with(cache, dataset).files_read == 0
+
+
+def test_deleted_cache_is_rebuilt(tmp_path: Path, dataset: Path) -> None:
+    cache = cache_at(tmp_path)
+    hash_with(cache, dataset)
+    cache.clear()
+    assert not os.path.exists(cache.path)
+    assert hash_with(cache, dataset).files_read == 50
+    assert hash_with(cache, dataset).files_read == 0
+
+
+def test_fresh_files_are_not_cached(tmp_path: Path, dataset: Path) -> None:
+    """A file changed within the racy window could change again unseen: not cached."""
+    cache = HashCache(tmp_path / "c.sqlite", racy_window_ns=10**15)
+    hash_with(cache, dataset)
+    assert hash_with(cache, dataset).files_read == 50
+
+
+def test_algorithms_are_cached_separately(tmp_path: Path, dataset: Path) -> None:
+    cache = cache_at(tmp_path)
+    Hasher(cache=cache).hash_directory(dataset)
+    sha = Hasher("sha256", cache=cache)
+    assert sha.hash_directory(dataset).digest.startswith("sha256:")
+    assert sha.files_read == 50
+
+
+def test_large_inode_numbers_fit(tmp_path: Path) -> None:
+    cache = cache_at(tmp_path)
+    key = FileKey(2**64 - 1, 2**63 + 5, 1, -5, 7)
+    cache.store("xxh3_128", [("/x/a", key, "xxh3_128:" + "0" * 32)])
+    assert cache.lookup("xxh3_128", ["/x/a"])["/x/a"][1] == "xxh3_128:" + "0" * 32
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from mlog.hashcache import HashCache
+    from mlog.hashing import FileKey
+    cache = HashCache(sys.argv[1], racy_window_ns=0, timeout=60)
+    tag = sys.argv[2]
+    for batch in range(20):
+        rows = [(f"/d/{tag}/{batch}/{i}", FileKey(1, i, i, 0, 0), f"x:{i}") for i in range(200)]
+        cache.store("xxh3_128", rows)
+    """
+)
+
+
+def test_concurrent_writers_both_land(tmp_path: Path) -> None:
+    db = str(tmp_path / "cache" / "hashes.sqlite")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WRITER, db, tag], env=env) for tag in ("p", "q")
+    ]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    cache = HashCache(db)
+    for tag in ("p", "q"):
+        paths = [f"/d/{tag}/{b}/{i}" for b in range(20) for i in range(200)]
+        assert len(cache.lookup("xxh3_128", paths)) == 4000
