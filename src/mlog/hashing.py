@@ -173,18 +173,18 @@ def tree_digest(entries: Iterable[ManifestEntry], algorithm: str = DEFAULT_ALGOR
 
 
 def manifest_to_bytes(entries: Iterable[ManifestEntry]) -> bytes:
-    """Deterministic gzip (mtime 0) of sorted JSON lines, for ``.mlog/objects/``."""
+    """Sorted JSON lines, deterministic; the object store compresses and names them."""
     lines = [
         json.dumps({"path": e.path, "size": e.size, "hash": e.digest}, sort_keys=True) + "\n"
         for e in sort_entries(entries)
     ]
-    return gzip.compress("".join(lines).encode("ascii"), compresslevel=6, mtime=0)
+    return "".join(lines).encode("ascii")
 
 
 def manifest_from_bytes(data: bytes) -> list[ManifestEntry]:
     """Inverse of :func:`manifest_to_bytes`; corrupt input is a DataError."""
     try:
-        text = gzip.decompress(data).decode("ascii")
+        text = (gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data).decode("ascii")
         rows = [json.loads(line) for line in text.splitlines() if line]
         return [ManifestEntry(str(r["path"]), int(r["size"]), str(r["hash"])) for r in rows]
     except (OSError, EOFError, ValueError, KeyError, TypeError) as exc:
