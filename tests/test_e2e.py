@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from tests.conftest import PYTHON, Repo
 
 MLOG = str(Path(sys.executable).parent / "mlog")
@@ -215,3 +216,41 @@ def test_real_scikit_learn_training_through_the_installed_cli(repo: Repo) -> Non
     assert record["artifacts"][0]["hash"].startswith("xxh3_128:")
     shown = mlog(repo, "show", "v1")
     assert shown.returncode == 0 and "auc" in shown.stdout and "model.pkl" in shown.stdout
+
+
+def test_ctrl_c_at_a_terminal_reaches_the_command_once(repo: Repo) -> None:
+    """A real pseudo-terminal: the command owns the foreground and gets exactly one SIGINT."""
+    import pty
+
+    repo.gen({"counter.py": COUNTER, ".gitignore": "started\nsignals\n"})
+    repo.commit("counter")
+    pid, master = pty.fork()
+    if pid == 0:  # the child becomes mlog, on the terminal
+        os.chdir(repo.path)
+        os.execv(MLOG, [MLOG, "run", "--", PYTHON, "counter.py"])
+    try:
+        wait_for(repo.path / "started")
+        os.write(master, b"\x03")  # what the terminal sends for Ctrl-C
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(master)
+    assert os.waitstatus_to_exitcode(status) == 130
+    assert (repo.path / "signals").read_text() == "1"
+    [record] = records(repo)
+    assert record["status"] == "interrupted" and record["command"]["exit_code"] == 130
+
+
+COUNTER = """
+import pathlib, signal, sys, time
+seen = []
+def count(signum, frame):
+    seen.append(signum)
+signal.signal(signal.SIGINT, count)
+pathlib.Path("started").write_text("1")
+deadline = time.monotonic() + 30
+while not seen and time.monotonic() < deadline:
+    time.sleep(0.05)
+time.sleep(0.5)  # a second, duplicated SIGINT would arrive in this window
+pathlib.Path("signals").write_text(str(len(seen)))
+sys.exit(130)
+"""

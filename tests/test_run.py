@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 import yaml
-from tests.conftest import PYTHON, Repo
 
 from mlog import records
+from tests.conftest import PYTHON, Repo
 
 TRAIN_WITH_API = """
 import mlog

@@ -27,6 +27,7 @@ from mlog.schema import validate
 from mlog.store import PATCH_FILE, SERIES_FILE, Store
 
 INTERRUPT_SIGNALS = {"SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"}
+INTERRUPT_EXIT_CODES = {130, 143}  # what scripts exit with after handling SIGINT / SIGTERM
 
 
 @dataclass(frozen=True)
@@ -314,6 +315,8 @@ def _file_metrics(prepared: Prepared) -> dict[str, Any]:
 
 def _status(record: dict[str, Any], outcome: Outcome | None) -> str:
     if outcome is None or outcome.received or outcome.signal in INTERRUPT_SIGNALS:
+        return "interrupted"
+    if outcome.exit_code in INTERRUPT_EXIT_CODES:
         return "interrupted"
     if outcome.exit_code != 0:
         return "failed"
