@@ -175,3 +175,9 @@ def test_duplicate_alias_after_merge_lists_both_ids(repo: Repo, cli) -> None:
     assert cli("show", ids[0]).exit_code == 0
     assert cli("run", "--", PYTHON, "train.py").exit_code == 0  # the next alias skips past both
     assert cli("show", "v2", "--json").exit_code == 0
+
+
+def test_invalid_model_name(repo: Repo, cli) -> None:
+    assert_refused(
+        repo, cli("run", "--model", "a/b", "--", PYTHON, "-c", TOUCH), 2, "invalid model name"
+    )

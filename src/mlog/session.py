@@ -16,15 +16,19 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlog import RUN_ID_ENV, SPOOL_ENV, gitio, records, yamlio
 from mlog.capture import metrics as metrics_capture
 from mlog.capture.params import find_seed
 from mlog.capture.process import Outcome, run_child
 from mlog.errors import DirtyTreeError, MlogError, UsageError
+from mlog.events import check_model_name
 from mlog.schema import validate
 from mlog.store import PATCH_FILE, SERIES_FILE, Store
+
+if TYPE_CHECKING:
+    from mlog.capture.inputs import Inputs
 
 INTERRUPT_SIGNALS = {"SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"}
 INTERRUPT_EXIT_CODES = {130, 143}  # what scripts exit with after handling SIGINT / SIGTERM
@@ -81,6 +85,7 @@ def prepare(options: RunOptions, cwd: Path) -> Prepared:
     root = gitio.repo_root(cwd)
     store = Store(root)
     config = store.config()
+    check_model_name(options.model or config.model)
     recover_orphans(store)
     code = gitio.code_state(root)
     tree = gitio.working_tree(root)
@@ -118,16 +123,15 @@ def _base_record(
     tree: gitio.WorkingTree,
     cwd: Path,
     root: Path,
-    inputs: Any,
+    inputs: Inputs,
 ) -> dict[str, Any]:
-    note = options.note
     return {
         "schema_version": records.SCHEMA_VERSION,
         "id": "",
         "alias": "",
         "model": options.model or default_model,
         "status": "interrupted",
-        "note": note,
+        "note": options.note,
         "tags": inputs.tags,
         "code": {**inputs.code_extra, **_code_section(code, tree)},
         "command": {
