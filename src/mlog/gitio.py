@@ -81,19 +81,26 @@ def repo_root(start: Path) -> Path:
 
 
 def code_state(root: Path) -> CodeState:
-    """Commit, tree, branch, describe, remote and shallowness of HEAD."""
+    """Commit, tree, branch, describe, remote and shallowness of HEAD, in two git calls."""
+    git = _git_module()
     repo = open_repo(root)
     try:
-        if not repo.head.is_valid():
-            raise NotARepoError("the repository has no commit yet (commit your code first)")
-        commit = repo.head.commit
+        try:
+            lines = repo.git.rev_parse(
+                "--is-shallow-repository", "HEAD", "HEAD^{tree}", "--symbolic-full-name", "HEAD"
+            ).splitlines()
+        except git.GitCommandError:
+            raise NotARepoError(
+                "the repository has no commit yet (commit your code first)"
+            ) from None
+        shallow, commit, tree, ref = lines[:4]
         return CodeState(
-            commit=commit.hexsha,
-            tree=commit.tree.hexsha,
-            branch=None if repo.head.is_detached else repo.active_branch.name,
+            commit=commit,
+            tree=tree,
+            branch=ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None,
             describe=_describe(repo),
             remote=_remote_url(repo),
-            shallow=Path(repo.git_dir, "shallow").exists(),
+            shallow=shallow == "true",
         )
     finally:
         repo.close()
@@ -101,22 +108,22 @@ def code_state(root: Path) -> CodeState:
 
 def _describe(repo: Repo) -> str | None:
     try:
-        text: str = repo.git.describe("--tags", "--always", "--dirty")
-    except Exception:
+        text: str = repo.git.describe("--tags", "--always")
+    except Exception:  # describe is informative only
         return None
     return text or None
 
 
 def _remote_url(repo: Repo) -> str | None:
-    remotes = {remote.name: remote for remote in repo.remotes}
-    remote = remotes.get("origin") or next(iter(remotes.values()), None)
-    if remote is None:
-        return None
+    """URL of ``origin`` (else the first remote) from the config, credentials stripped."""
     try:
-        url = next(iter(remote.urls))
-    except Exception:
+        reader = repo.config_reader()
+        sections = [s for s in reader.sections() if s.startswith('remote "')]
+        chosen = 'remote "origin"' if 'remote "origin"' in sections else next(iter(sections), None)
+        url = reader.get_value(chosen, "url", default="") if chosen else ""
+    except Exception:  # a broken remote config must not stop a run
         return None
-    return strip_url_credentials(url)
+    return strip_url_credentials(str(url)) if url else None
 
 
 def working_tree(root: Path) -> WorkingTree:

@@ -17,6 +17,10 @@ def resolve(store: Store, ref: str) -> str:
     ref = ref.strip()
     if not ref:
         raise UsageError("empty run reference (use vN, latest, latest~K or a run id)")
+    if "@" in ref:
+        return _by_model_version(store, ref)
+    if ref == "champion" or ref.startswith("champion:"):
+        return _champion(store, ref.partition(":")[2])
     ids = store.run_ids()
     latest = _LATEST.match(ref)
     if latest:
@@ -25,6 +29,24 @@ def resolve(store: Store, ref: str) -> str:
     if alias:
         return _by_alias(store, int(alias.group(1)), ref)
     return _by_prefix(ids, ref)
+
+
+def _by_model_version(store: Store, ref: str) -> str:
+    """``MODEL@VERSION``: the run a registered model version is pinned to."""
+    from mlog import registry
+
+    return registry.resolve_version(store, ref).run
+
+
+def _champion(store: Store, model: str) -> str:
+    """``champion`` (of the config's model) or ``champion:MODEL``: see docs/champion.md."""
+    from mlog.champion import champion_record, current_champion
+
+    model = model or store.config().model
+    found = current_champion(store, model)
+    if found is None:
+        raise NotFoundError(f"model {model} has no champion yet (set one with `mlog champion RUN`)")
+    return str(champion_record(store, found)["id"])
 
 
 def _nth_latest(ids: list[str], back: int, ref: str) -> str:

@@ -1,0 +1,206 @@
+"""The champion of a model: the run new runs are validated and diffed against.
+
+The rule, in one place (docs/champion.md repeats it):
+
+1. When the registry has a version of the model in the ``production`` stage, the run
+   behind that version is the champion. Production is what serves users, so it is
+   what a new run has to beat.
+2. Otherwise the champion is the run named by the model's latest ``champion`` event
+   (written by ``mlog champion RUN``) under ``.mlog/registry/<model>/``.
+3. Otherwise the model has no champion. A first run never becomes champion by itself:
+   someone has to say so, and the event records who, when and why.
+
+Nothing here is stored as state: the champion is a fold over the events.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlog import events
+from mlog.errors import GateError, NotFoundError, UsageError
+from mlog.store import Store
+
+SOURCE_PRODUCTION = "production"
+SOURCE_EVENT = "champion"
+
+
+@dataclass(frozen=True)
+class Champion:
+    """Who the champion is and where that comes from (``production`` or a ``champion`` event)."""
+
+    model: str
+    run: str
+    source: str
+    set_by: str | None = None
+    set_at: str | None = None
+    reason: str | None = None
+    event: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class SetResult:
+    """The outcome of ``mlog champion RUN``: the new champion and anything worth a warning."""
+
+    champion: Champion
+    alias: str
+    changed: bool
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.champion.to_json(),
+            "alias": self.alias,
+            "changed": self.changed,
+            "warnings": self.warnings,
+        }
+
+
+def _production_run(store: Store, model: str) -> str | None:
+    """The run of the model's production version in the registry, if any.
+
+    Folded from the registry's register and promote events; it takes precedence over
+    ``champion`` events (rule 1 in the module docstring). None when a merge left two
+    production versions, so no champion is picked silently.
+    """
+    from mlog import registry
+
+    return registry.production_run(store, model)
+
+
+def latest_event(store: Store, model: str) -> dict[str, Any] | None:
+    """The newest ``champion`` event of a model (events sort by time), or None."""
+    chosen = [e for e in events.load_events(store, model) if e["kind"] == "champion" and e["run"]]
+    return chosen[-1] if chosen else None
+
+
+def current_champion(store: Store, model: str) -> Champion | None:
+    """Production run if the registry has one, else the latest champion event, else None."""
+    production = _production_run(store, model)
+    if production:
+        return Champion(model=model, run=production, source=SOURCE_PRODUCTION)
+    event = latest_event(store, model)
+    if event is None:
+        return None
+    return Champion(
+        model=model,
+        run=event["run"],
+        source=SOURCE_EVENT,
+        set_by=event["by"],
+        set_at=event["at"],
+        reason=event.get("reason"),
+        event=event["id"],
+    )
+
+
+def champion_record(store: Store, champion: Champion) -> dict[str, Any]:
+    """Load the champion's record; a deleted one is a clear ``NotFoundError``."""
+    if champion.run not in store.run_ids():
+        raise NotFoundError(
+            f"the champion of model {champion.model} is run {champion.run}, but its record is "
+            f"missing from .mlog/runs (restore it from git, or set a new one with "
+            f"`mlog champion RUN --model {champion.model}`)"
+        )
+    return store.load_record(champion.run)
+
+
+def set_champion(
+    store: Store,
+    record: dict[str, Any],
+    *,
+    model: str | None,
+    by: str,
+    reason: str | None,
+    force: bool = False,
+) -> SetResult:
+    """Append a ``champion`` event naming the run; refuses runs that did not succeed."""
+    target = model or record["model"]
+    warnings = _set_warnings(store, record, target)
+    if record.get("status") != "succeeded" and not force:
+        raise GateError(
+            f"run {record['alias']} {record.get('status')}: only a succeeded run can be "
+            "champion (pass --force to set it anyway)"
+        )
+    current = current_champion(store, target)
+    if current is not None and current.run == record["id"] and current.source == SOURCE_EVENT:
+        return SetResult(current, record["alias"], changed=False, warnings=warnings)
+    event = events.append_event(
+        store,
+        target,
+        "champion",
+        by=by,
+        reason=reason,
+        run=record["id"],
+        run_hash=record["integrity"]["hash"],
+    )
+    new = Champion(target, record["id"], SOURCE_EVENT, by, event["at"], reason, event["id"])
+    return SetResult(new, record["alias"], changed=True, warnings=warnings)
+
+
+def _set_warnings(store: Store, record: dict[str, Any], model: str) -> list[str]:
+    warnings = []
+    if record["model"] != model:
+        warnings.append(
+            f"run {record['alias']} was recorded for model {record['model']}, "
+            f"not {model}; it is set as champion of {model} anyway"
+        )
+    production = _production_run(store, model)
+    if production and production != record["id"]:
+        warnings.append(
+            f"model {model} has a production version (run {production}); it stays the "
+            "champion until it leaves production (see docs/champion.md)"
+        )
+    return warnings
+
+
+# -- the operations `mlog champion` calls --------------------------------------------
+def show(*, cwd: Path, model: str | None = None) -> dict[str, Any]:
+    """The champion of a model (default: the config's) as plain data, flagging a deleted record."""
+    from mlog.api import open_store
+
+    store = open_store(cwd)
+    name = events.check_model_name(model or store.config().model)
+    found = current_champion(store, name)
+    if found is None:
+        return {"model": name, "champion": None}
+    missing = found.run not in store.run_ids()
+    alias = None if missing else store.load_record(found.run).get("alias")
+    return {"model": name, "champion": {**found.to_json(), "alias": alias}, "missing": missing}
+
+
+def set_for(
+    *,
+    cwd: Path,
+    ref: str,
+    model: str | None = None,
+    by: str | None = None,
+    reason: str | None = None,
+    force: bool = False,
+) -> SetResult:
+    """``mlog champion RUN``: resolve the run and append the champion event."""
+    from mlog import refs
+    from mlog.api import open_store
+
+    store = open_store(cwd)
+    record = store.load_record(refs.resolve(store, ref))
+    if model is not None:
+        events.check_model_name(model)
+    return set_champion(store, record, model=model, by=_who(store, by), reason=reason, force=force)
+
+
+def _who(store: Store, by: str | None) -> str:
+    """``--by`` when given, else the git user's email: every champion event names a person."""
+    from mlog import gitio
+
+    name = (by or "").strip() or gitio.user_identity(store.repo_root)
+    for variable in ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"):  # git honours these too
+        name = name or os.environ.get(variable, "").strip()
+    if not name:
+        raise UsageError("cannot tell who you are: set `git config user.email`, or pass --by EMAIL")
+    return name

@@ -1,0 +1,544 @@
+"""What changed between two runs: params, metrics, series, data, code, environment, command.
+
+:func:`diff_records` is pure: it takes two records plus what was read beforehand
+from objects and git (:class:`Side`, :class:`~mlog.gitio.CodeHistory`) and returns
+plain JSON-ready data. Every entry carries ``change`` (``added``, ``removed``,
+``changed`` or ``same``) and ``old``/``new``, so :func:`mirror` can turn
+``diff(a, b)`` into ``diff(b, a)`` and a run diffed with itself is empty.
+:func:`compare` at the bottom is the one function that reads the store and git.
+The JSON shape is documented in docs/diff.md.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mlog.directions import (
+    MAXIMIZE,
+    Direction,
+    direction_for,
+    is_number,
+    judge,
+)
+from mlog.flatten import flatten
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from mlog.gitio import CodeHistory
+    from mlog.hashing import ManifestEntry
+    from mlog.store import Store
+
+ADDED, REMOVED, CHANGED, SAME = "added", "removed", "changed", "same"
+FLIP = {ADDED: REMOVED, REMOVED: ADDED, CHANGED: CHANGED, SAME: SAME}
+COUNTED = ("params", "metrics", "series", "data", "environment", "command")
+"""Sections that make two runs differ; ``resources`` (time, memory) always vary, so they don't."""
+COMMAND_KEYS = ("model", "status", "argv", "cwd", "exit_code", "signal", "user", "host")
+RESOURCE_KEYS = ("duration_s", "cpu_user_s", "cpu_system_s", "peak_rss_bytes")
+CODE_KEYS = ("commit", "branch", "describe", "dirty", "patch_hash")
+DATASET_KEYS = ("kind", "path", "hash", "version", "size", "files")
+MAX_PATHS = 10
+_ABSENT: Any = object()
+
+
+@dataclass(frozen=True)
+class Side:
+    """What one run's diff needs beyond its record, read from ``.mlog/objects`` beforehand."""
+
+    packages: tuple[str, ...] | None = None
+    manifests: Mapping[str, tuple[ManifestEntry, ...]] = field(default_factory=dict)
+
+
+def diff_records(
+    old: Mapping[str, Any],
+    new: Mapping[str, Any],
+    *,
+    old_side: Side | None = None,
+    new_side: Side | None = None,
+    history: CodeHistory | None = None,
+    metric_config: Mapping[str, Mapping[str, Any]] | None = None,
+    include_same: bool = False,
+    max_paths: int | None = MAX_PATHS,
+) -> dict[str, Any]:
+    """Every difference between two records, section by section; pure."""
+    before, after = old_side or Side(), new_side or Side()
+    config = metric_config or {}
+    result: dict[str, Any] = {
+        "a": identity(old),
+        "b": identity(new),
+        "params": _pairs(flatten(old.get("params") or {}), flatten(new.get("params") or {})),
+        "metrics": metric_entries(old.get("metrics") or {}, new.get("metrics") or {}, config),
+        "series": _series(old.get("series") or {}, new.get("series") or {}, config),
+        "data": data_entries(old, new, before, after, max_paths=max_paths),
+        "code": _code(old.get("code") or {}, new.get("code") or {}, history),
+        "environment": _pairs(_environment(old, before), _environment(new, after)),
+        "packages": package_changes(before.packages, after.packages),
+        "command": _pairs(_command(old, COMMAND_KEYS), _command(new, COMMAND_KEYS)),
+        "resources": _resources(_command(old, RESOURCE_KEYS), _command(new, RESOURCE_KEYS)),
+    }
+    return _finish(result, include_same)
+
+
+def identity(record: Mapping[str, Any]) -> dict[str, Any]:
+    code, command = record.get("code") or {}, record.get("command") or {}
+    return {
+        "id": record.get("id"),
+        "alias": record.get("alias"),
+        "model": record.get("model"),
+        "status": record.get("status"),
+        "commit": code.get("commit"),
+        "started_at": command.get("started_at"),
+    }
+
+
+def _finish(result: dict[str, Any], include_same: bool) -> dict[str, Any]:
+    if not include_same:
+        for section in (*COUNTED, "resources"):
+            result[section] = [e for e in result[section] if e["change"] != SAME]
+    result["differs"] = differs(result)
+    return result
+
+
+def differs(result: Mapping[str, Any]) -> bool:
+    """Whether anything but resources differs (what ``--exit-code`` reports)."""
+    listed = any(e["change"] != SAME for section in COUNTED for e in result[section])
+    packages = any(result["packages"][kind] for kind in PACKAGE_KINDS)
+    return listed or packages or result["code"]["change"] != SAME
+
+
+# -- values ----------------------------------------------------------------------
+def same(a: Any, b: Any) -> bool:
+    """Equal as stored (``1`` and ``1.0`` differ, NaN equals NaN), so diff(a, a) is empty."""
+    return _canonical(a) == _canonical(b)
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _change(old: Any, new: Any) -> str:
+    if old is _ABSENT:
+        return ADDED
+    if new is _ABSENT:
+        return REMOVED
+    return SAME if same(old, new) else CHANGED
+
+
+def _shown(value: Any) -> Any:
+    return None if value is _ABSENT else value
+
+
+def _pairs(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """``{key, change, old, new}`` for every key of either side, sorted by key."""
+    return [_pair(key, old.get(key, _ABSENT), new.get(key, _ABSENT)) for key in _keys(old, new)]
+
+
+def _pair(key: str, old: Any, new: Any) -> dict[str, Any]:
+    return {"key": key, "change": _change(old, new), "old": _shown(old), "new": _shown(new)}
+
+
+def _keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    return sorted({*old, *new})
+
+
+def _delta(old: Any, new: Any) -> tuple[float | None, float | None]:
+    """Absolute and relative change of two numbers; ``None`` where it means nothing."""
+    if not (is_number(old) and is_number(new)):
+        return None, None
+    delta = new - old
+    return delta, (delta / abs(old) if old else None)
+
+
+# -- metrics ---------------------------------------------------------------------
+def metric_entries(
+    old: Mapping[str, Any], new: Mapping[str, Any], config: Mapping[str, Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """Per metric: old, new, delta, relative delta, direction, and a verdict."""
+    return [
+        metric_entry(key, old.get(key, _ABSENT), new.get(key, _ABSENT), direction_for(key, config))
+        for key in _keys(old, new)
+    ]
+
+
+def metric_entry(key: str, old: Any, new: Any, direction: Direction) -> dict[str, Any]:
+    entry = _pair(key, old, new)
+    delta, relative = _delta(old, new)
+    entry.update(delta=delta, relative=relative, **direction.to_json())
+    if delta is not None:
+        entry["verdict"] = judge(old, new, direction)
+    else:
+        entry["verdict"] = entry["change"]
+    return entry
+
+
+def _series(
+    old: Mapping[str, Any], new: Mapping[str, Any], config: Mapping[str, Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """Per-step series summarised as best (by the metric's goal), last value and step count."""
+    entries = []
+    for key in _keys(old, new):
+        goal = direction_for(key, config).goal
+        entries.append(
+            _pair(key, _summary(old.get(key, _ABSENT), goal), _summary(new.get(key, _ABSENT), goal))
+        )
+    return entries
+
+
+def _summary(series: Any, goal: str) -> Any:
+    if series is _ABSENT or not isinstance(series, Mapping):
+        return series
+    best = series.get("max") if goal == MAXIMIZE else series.get("min")
+    return {"best": best, "last": series.get("last"), "steps": series.get("steps")}
+
+
+# -- data ------------------------------------------------------------------------
+def data_entries(
+    old: Mapping[str, Any],
+    new: Mapping[str, Any],
+    before: Side,
+    after: Side,
+    *,
+    max_paths: int | None = MAX_PATHS,
+) -> list[dict[str, Any]]:
+    """Per dataset name: identity compared; with both manifests, files added/removed/modified."""
+    old_data, new_data = old.get("data") or {}, new.get("data") or {}
+    entries = []
+    for name in _keys(old_data, new_data):
+        entry = _pair(
+            name, _dataset(old_data.get(name, _ABSENT)), _dataset(new_data.get(name, _ABSENT))
+        )
+        pair = (before.manifests.get(name), after.manifests.get(name))
+        if entry["change"] == CHANGED and pair[0] is not None and pair[1] is not None:
+            entry["files"] = file_changes(pair[0], pair[1], max_paths=max_paths)
+        else:
+            entry["files"] = None
+        entries.append(entry)
+    return entries
+
+
+def _dataset(dataset: Any) -> Any:
+    """The identity of a dataset: DVC/LFS pointers and URIs are compared by hash or version only."""
+    if not isinstance(dataset, Mapping):
+        return dataset
+    return {key: dataset.get(key) for key in DATASET_KEYS if key in dataset}
+
+
+def file_changes(
+    old: tuple[ManifestEntry, ...], new: tuple[ManifestEntry, ...], *, max_paths: int | None
+) -> dict[str, Any]:
+    """Counts and the first paths of files added, removed and modified between two manifests."""
+    from mlog.hashing import diff_manifests
+
+    found = diff_manifests(old, new)
+    listed = {
+        kind: {"count": len(paths), "paths": list(paths[:max_paths] if max_paths else paths)}
+        for kind, paths in (
+            (ADDED, found.added),
+            (REMOVED, found.removed),
+            ("modified", found.modified),
+        )
+    }
+    return {**listed, "bytes_changed": found.bytes_changed}
+
+
+# -- code ------------------------------------------------------------------------
+def _code(
+    old: Mapping[str, Any], new: Mapping[str, Any], history: CodeHistory | None
+) -> dict[str, Any]:
+    before = {key: old.get(key) for key in CODE_KEYS}
+    after = {key: new.get(key) for key in CODE_KEYS}
+    code: dict[str, Any] = {
+        "change": SAME if same(before, after) else CHANGED,
+        "old": before,
+        "new": after,
+        "reachable": None if history is None else history.reachable,
+        "ahead": [],
+        "behind": [],
+        "files": [],
+    }
+    if history is not None:
+        code["ahead"] = [{"sha": sha, "subject": subject} for sha, subject in history.ahead]
+        code["behind"] = [{"sha": sha, "subject": subject} for sha, subject in history.behind]
+        code["files"] = [{"path": p, "added": a, "deleted": d} for p, a, d in history.files]
+    return code
+
+
+# -- environment and packages ------------------------------------------------------
+PACKAGE_KINDS = ("added", "removed", "upgraded", "downgraded", "changed")
+
+
+def _environment(record: Mapping[str, Any], side: Side) -> dict[str, Any]:
+    """Flattened environment; the package list is compared by name, unless it is unreadable."""
+    environment = dict(record.get("environment") or {})
+    packages = environment.pop("packages", None) or {}
+    flat = flatten(environment)
+    if side.packages is None and packages.get("object"):
+        flat["packages.object"] = packages["object"]
+    return flat
+
+
+def package_changes(
+    old: tuple[str, ...] | None, new: tuple[str, ...] | None
+) -> dict[str, list[dict[str, Any]]]:
+    """Packages added, removed, upgraded, downgraded, or changed (``1.0`` vs ``1.0.0``)."""
+    changes: dict[str, list[dict[str, Any]]] = {kind: [] for kind in PACKAGE_KINDS}
+    if old is None or new is None:
+        return changes
+    before, after = _parse_packages(old), _parse_packages(new)
+    for name in _keys(before, after):
+        if name not in before:
+            changes["added"].append({"name": name, "version": after[name]})
+        elif name not in after:
+            changes["removed"].append({"name": name, "version": before[name]})
+        elif before[name] != after[name]:
+            order = compare_versions(before[name], after[name])
+            kind = "upgraded" if order < 0 else "downgraded" if order > 0 else "changed"
+            changes[kind].append({"name": name, "old": before[name], "new": after[name]})
+    return changes
+
+
+def _parse_packages(lines: tuple[str, ...]) -> dict[str, str]:
+    pairs = (line.strip().partition("==") for line in lines)
+    return {name: version for name, sep, version in pairs if sep and name}
+
+
+def compare_versions(a: str, b: str) -> int:
+    """-1, 0 or 1, by PEP 440 when ``packaging`` is importable, else by numeric parts."""
+    try:
+        from packaging.version import InvalidVersion, Version
+
+        try:
+            va, vb = Version(a), Version(b)
+            return (va > vb) - (va < vb)
+        except InvalidVersion:
+            pass
+    except ImportError:  # pragma: no cover - packaging is nearly always there
+        pass
+    ta, tb = _numeric(a), _numeric(b)
+    return (ta > tb) - (ta < tb)
+
+
+def _numeric(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version))
+
+
+# -- command and resources -----------------------------------------------------------
+def _command(record: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    command = {
+        **(record.get("command") or {}),
+        "model": record.get("model"),
+        "status": record.get("status"),
+    }
+    return {key: command[key] for key in keys if key in command}
+
+
+def _resources(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[dict[str, Any]]:
+    entries = _pairs(old, new)
+    for entry in entries:
+        entry["delta"], entry["relative"] = _delta(entry["old"], entry["new"])
+    return entries
+
+
+# -- mirror ------------------------------------------------------------------------
+def mirror(result: Mapping[str, Any]) -> dict[str, Any]:
+    """``diff(b, a)`` computed from ``diff(a, b)``: the property tests check the two agree."""
+    flipped: dict[str, Any] = {key: value for key, value in result.items()}
+    flipped["a"], flipped["b"] = result["b"], result["a"]
+    for section in ("params", "series", "environment", "command"):
+        flipped[section] = [_mirror_pair(entry) for entry in result[section]]
+    flipped["metrics"] = [_mirror_metric(entry) for entry in result["metrics"]]
+    flipped["resources"] = [_mirror_resource(entry) for entry in result["resources"]]
+    flipped["data"] = [_mirror_data(entry) for entry in result["data"]]
+    flipped["code"] = _mirror_code(result["code"])
+    flipped["packages"] = _mirror_packages(result["packages"])
+    return flipped
+
+
+def _sides(entry: Mapping[str, Any]) -> tuple[Any, Any]:
+    old = _ABSENT if entry["change"] == ADDED else entry["old"]
+    new = _ABSENT if entry["change"] == REMOVED else entry["new"]
+    return old, new
+
+
+def _mirror_pair(entry: Mapping[str, Any]) -> dict[str, Any]:
+    old, new = _sides(entry)
+    return {**entry, **_pair(entry["key"], new, old)}
+
+
+def _mirror_metric(entry: Mapping[str, Any]) -> dict[str, Any]:
+    old, new = _sides(entry)
+    direction = Direction(entry["goal"], entry["tolerance"], entry["guessed"])
+    return metric_entry(entry["key"], new, old, direction)
+
+
+def _mirror_resource(entry: Mapping[str, Any]) -> dict[str, Any]:
+    flipped = _mirror_pair(entry)
+    flipped["delta"], flipped["relative"] = _delta(flipped["old"], flipped["new"])
+    return flipped
+
+
+def _mirror_data(entry: Mapping[str, Any]) -> dict[str, Any]:
+    flipped = _mirror_pair(entry)
+    files = entry.get("files")
+    if files is not None:
+        flipped["files"] = {**files, ADDED: files[REMOVED], REMOVED: files[ADDED]}
+    return flipped
+
+
+def _mirror_code(code: Mapping[str, Any]) -> dict[str, Any]:
+    files = [{**f, "added": f["deleted"], "deleted": f["added"]} for f in code["files"]]
+    return {
+        **code,
+        "old": code["new"],
+        "new": code["old"],
+        "ahead": code["behind"],
+        "behind": code["ahead"],
+        "files": files,
+    }
+
+
+def _mirror_packages(packages: Mapping[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    def swap(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{**item, "old": item["new"], "new": item["old"]} for item in items]
+
+    return {
+        "added": packages["removed"],
+        "removed": packages["added"],
+        "upgraded": swap(packages["downgraded"]),
+        "downgraded": swap(packages["upgraded"]),
+        "changed": swap(packages["changed"]),
+    }
+
+
+# -- reading what the pure diff needs (the only I/O in this module) -------------------
+def read_side(store: Store, record: Mapping[str, Any], warnings: list[str]) -> Side:
+    """Package lines and dataset manifests of a run; unreadable objects become warnings."""
+    from mlog.errors import MlogError
+    from mlog.hashing import manifest_from_bytes
+
+    packages = None
+    object_id = ((record.get("environment") or {}).get("packages") or {}).get("object")
+    manifests: dict[str, tuple[ManifestEntry, ...]] = {}
+    try:
+        if object_id:
+            packages = tuple(store.get_object(object_id).decode("utf-8").splitlines())
+        for name, dataset in (record.get("data") or {}).items():
+            if isinstance(dataset, Mapping) and dataset.get("manifest"):
+                raw = store.get_object(dataset["manifest"])
+                manifests[name] = tuple(manifest_from_bytes(raw))
+    except (MlogError, UnicodeDecodeError) as exc:
+        warnings.append(f"run {record.get('alias')}: {exc}; compared by hash only")
+    return Side(packages, manifests)
+
+
+def compare(
+    store: Store,
+    old_id: str,
+    new_id: str,
+    *,
+    include_same: bool = False,
+    max_paths: int | None = MAX_PATHS,
+) -> dict[str, Any]:
+    """Load two runs with their objects and git history, and diff them."""
+    old, new = store.load_record(old_id), store.load_record(new_id)
+    warnings: list[str] = []
+    if old.get("model") != new.get("model"):
+        warnings.append(
+            f"comparing runs of different models: {old.get('alias')} is {old.get('model')}, "
+            f"{new.get('alias')} is {new.get('model')}"
+        )
+    result = diff_records(
+        old,
+        new,
+        old_side=read_side(store, old, warnings),
+        new_side=read_side(store, new, warnings),
+        history=_history(store, old, new),
+        metric_config=store.config().metrics,
+        include_same=include_same,
+        max_paths=max_paths,
+    )
+    if result["code"]["reachable"] is False:
+        warnings.append("a commit of these runs is not in this clone: commits and files not listed")
+    result["warnings"] = warnings
+    return result
+
+
+def _history(store: Store, old: Mapping[str, Any], new: Mapping[str, Any]) -> CodeHistory | None:
+    from mlog import gitio
+
+    before, after = (old.get("code") or {}).get("commit"), (new.get("code") or {}).get("commit")
+    if not before or not after or before == after:
+        return None
+    return gitio.code_history(store.repo_root, before, after)
+
+
+def pick_runs(store: Store, a: str | None, b: str | None) -> tuple[str, str, str]:
+    """Resolve A and B with the defaults: B the newest run, A the champion of B's model, else
+    the run before B. The third value says how A was chosen: ``given``, ``champion`` or
+    ``previous``."""
+    from mlog import refs
+
+    new_id = refs.resolve(store, b or "latest")
+    if a:
+        return refs.resolve(store, a), new_id, "given"
+    from mlog.champion import champion_record, current_champion
+
+    model = store.load_record(new_id).get("model") or store.config().model
+    champ = current_champion(store, str(model))
+    if champ is not None and champ.run != new_id:
+        champion_record(store, champ)  # a deleted champion is a clear error, not a silent fallback
+        return champ.run, new_id, "champion"
+    return _previous(store, new_id), new_id, "previous"
+
+
+def _previous(store: Store, run_id: str) -> str:
+    from mlog.errors import NotFoundError
+
+    ids = store.run_ids()
+    position = ids.index(run_id)
+    if position == 0:
+        raise NotFoundError(
+            "nothing to compare with: no champion and no earlier run "
+            "(record another run, or name two runs: `mlog diff A B`)"
+        )
+    return ids[position - 1]
+
+
+def diff_runs(
+    *,
+    cwd: Path,
+    a: str | None = None,
+    b: str | None = None,
+    include_same: bool = False,
+    max_paths: int | None = MAX_PATHS,
+) -> dict[str, Any]:
+    """``mlog diff``: pick the two runs, diff them, and say how A was chosen."""
+    from mlog.api import open_store
+
+    store = open_store(cwd)
+    old_id, new_id, how = pick_runs(store, a, b)
+    result = compare(store, old_id, new_id, include_same=include_same, max_paths=max_paths)
+    result["a_chosen_as"] = how
+    return result
+
+
+def data_diff(*, cwd: Path, a: str, b: str, dataset: str | None = None) -> dict[str, Any]:
+    """``mlog data diff``: every dataset of two runs, with every file added, removed, modified."""
+    from mlog import refs
+    from mlog.api import open_store
+    from mlog.errors import NotFoundError
+
+    store = open_store(cwd)
+    old, new = (store.load_record(refs.resolve(store, ref)) for ref in (a, b))
+    warnings: list[str] = []
+    sides = read_side(store, old, warnings), read_side(store, new, warnings)
+    entries = data_entries(old, new, *sides, max_paths=None)
+    if dataset is not None:
+        entries = [entry for entry in entries if entry["key"] == dataset]
+        if not entries:
+            raise NotFoundError(f"neither run declares a dataset named {dataset!r}")
+    return {"a": identity(old), "b": identity(new), "datasets": entries, "warnings": warnings}

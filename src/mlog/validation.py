@@ -1,0 +1,148 @@
+"""The validation report written into every run: is it better than the champion?
+
+Each metric is judged with its direction and tolerance (:mod:`mlog.directions`):
+``improved``, ``within_tolerance``, ``regressed``, ``missing`` (the champion has it,
+this run does not) or ``new`` (only this run has it, not judged). The overall verdict
+is the worst that applies, in this order: ``regressed``, ``missing``, ``improved``,
+``within_tolerance``; ``no_metrics`` when nothing could be compared and ``no_champion``
+when the model has none. Data changes against the champion's data are summarised too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from mlog.directions import IMPROVED, REGRESSED, WITHIN_TOLERANCE, direction_for, is_number, judge
+from mlog.errors import MlogError, RecordError
+from mlog.store import Store
+
+MISSING, NEW = "missing", "new"
+NO_CHAMPION, NO_METRICS = "no_champion", "no_metrics"
+OVERALL_ORDER = (REGRESSED, MISSING, IMPROVED, WITHIN_TOLERANCE)
+DATA_PATHS = 5
+
+
+def attach(store: Store, record: dict[str, Any]) -> dict[str, Any] | None:
+    """The report for a run being finished; any failure becomes a warning, never a lost record."""
+    try:
+        found = report(store, record)
+        _check_shape(found)
+        return found
+    except MlogError as exc:
+        record.setdefault("warnings", []).append(f"validation skipped: {exc}")
+    except Exception as exc:  # a bug here must not cost the user their record
+        record.setdefault("warnings", []).append(f"validation failed unexpectedly: {exc!r}")
+    return None
+
+
+def _check_shape(found: dict[str, Any]) -> None:
+    """Refuse a report the record schema would reject, so it can never block writing the run."""
+    from jsonschema import Draft202012Validator
+
+    from mlog.schema import load_schema
+
+    schema = {**load_schema("run"), "required": []}
+    errors = sorted(Draft202012Validator(schema).iter_errors({"validation": found}), key=str)
+    if errors:
+        raise RecordError(f"validation report does not fit the record schema: {errors[0].message}")
+
+
+def report(store: Store, record: Mapping[str, Any]) -> dict[str, Any]:
+    """Compare a run with its model's champion, metric by metric, and its data with theirs."""
+    from mlog.champion import champion_record, current_champion
+
+    config = store.config().metrics
+    champ = current_champion(store, str(record.get("model")))
+    metrics = record.get("metrics") or {}
+    if champ is None or champ.run == record.get("id"):
+        judged = [_metric(name, None, metrics.get(name), config) for name in sorted(metrics)]
+        return _report(NO_CHAMPION, None, [j for j in judged if is_number(j["value"])], None)
+    against = champion_record(store, champ)
+    judged = judge_metrics(against.get("metrics") or {}, metrics, config)
+    summary = {
+        "run": champ.run,
+        "alias": against.get("alias"),
+        "model": champ.model,
+        "source": champ.source,
+    }
+    return _report(overall(judged), summary, judged, data_changes(store, against, record))
+
+
+def _report(
+    verdict: str,
+    champion: dict[str, Any] | None,
+    judged: list[dict[str, Any]],
+    data: dict[str, Any] | None,
+) -> dict[str, Any]:
+    return {
+        "verdict": verdict,
+        "champion": champion,
+        "metrics": judged,
+        "guessed": [entry["name"] for entry in judged if entry["guessed"]],
+        "data": data,
+    }
+
+
+def judge_metrics(
+    champion: Mapping[str, Any], new: Mapping[str, Any], config: Mapping[str, Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """One entry per numeric metric of either run, sorted by name."""
+    names = sorted(
+        n for n in {*champion, *new} if is_number(champion.get(n)) or is_number(new.get(n))
+    )
+    return [_metric(name, champion.get(name), new.get(name), config) for name in names]
+
+
+def _metric(
+    name: str, old: Any, new: Any, config: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
+    direction = direction_for(name, config)
+    old_value = old if is_number(old) else None
+    new_value = new if is_number(new) else None
+    entry: dict[str, Any] = {"name": name, "champion": old_value, "value": new_value}
+    if old_value is None:
+        verdict, delta, relative = NEW, None, None
+    elif new_value is None:
+        verdict, delta, relative = MISSING, None, None
+    else:
+        delta = new_value - old_value
+        relative = delta / abs(old_value) if old_value else None
+        verdict = judge(old_value, new_value, direction)
+    entry.update(delta=delta, relative=relative, **direction.to_json(), verdict=verdict)
+    return entry
+
+
+def overall(judged: list[dict[str, Any]]) -> str:
+    """The worst verdict that applies; ``no_metrics`` when no metric could be compared."""
+    verdicts = {entry["verdict"] for entry in judged}
+    return next((v for v in OVERALL_ORDER if v in verdicts), NO_METRICS)
+
+
+def data_changes(
+    store: Store, champion: Mapping[str, Any], record: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Datasets whose identity differs from the champion's, with file counts from manifests."""
+    from mlog.diff import SAME, data_entries, read_side
+
+    warnings: list[str] = []
+    before, after = read_side(store, champion, warnings), read_side(store, record, warnings)
+    entries = data_entries(champion, record, before, after, max_paths=DATA_PATHS)
+    datasets = [_dataset_change(entry) for entry in entries if entry["change"] != SAME]
+    return {"changed": bool(datasets), "datasets": datasets}
+
+
+def _dataset_change(entry: Mapping[str, Any]) -> dict[str, Any]:
+    def identity(side: Any) -> str | None:
+        if not isinstance(side, Mapping):
+            return None
+        value = side.get("hash") or side.get("version")
+        return None if value is None else str(value)
+
+    return {
+        "name": entry["key"],
+        "change": entry["change"],
+        "champion": identity(entry["old"]),
+        "run": identity(entry["new"]),
+        "files": entry["files"],
+    }
