@@ -7,7 +7,10 @@ from typing import Annotated
 import typer
 
 from mlog import __version__
+from mlog.cli import check as check_cli
+from mlog.cli import compare as compare_cli
 from mlog.cli import inspect, run, setup
+from mlog.cli import registry as registry_cli
 from mlog.cli.common import state
 
 app = typer.Typer(
@@ -48,6 +51,9 @@ def main_options(
 setup.register(app)
 run.register(app)
 inspect.register(app)
+registry_cli.register(app)
+check_cli.register(app)
+compare_cli.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,325 @@
+"""Model registry commands: register, promote, approve, registry ls/history, deployable, card."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from mlog.cli.common import JsonOption, cwd, handle_errors
+
+if TYPE_CHECKING:
+    from mlog.registry import GateResult, ModelState
+    from mlog.store import Store
+
+ByOption = Annotated[
+    str | None,
+    typer.Option("--by", help="Who does this (default: git user.email), e.g. an approver."),
+]
+ReasonOption = Annotated[
+    str | None, typer.Option("--reason", "-r", help="Why, in words; kept in the audit trail.")
+]
+TargetArg = Annotated[str, typer.Argument(help="MODEL@VERSION, e.g. fraud@v2.")]
+
+registry_app = typer.Typer(
+    name="registry",
+    help="Read the model registry: versions, stages, champion, audit trail.",
+    no_args_is_help=True,
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("register")(register_command)
+    app.command("promote")(promote_command)
+    app.command("approve")(approve_command)
+    app.command("deployable")(deployable_command)
+    app.command("card")(card_command)
+    registry_app.command("ls")(registry_ls_command)
+    registry_app.command("history")(registry_history_command)
+    app.add_typer(registry_app, name="registry")
+
+
+def _store() -> Store:
+    from mlog import api
+
+    return api.open_store(cwd())
+
+
+@handle_errors
+def register_command(
+    run: Annotated[str, typer.Argument(help="vN, latest, latest~K, or a run id (prefix).")],
+    model: Annotated[
+        str | None, typer.Option("--model", help="Model name (default: the run's model).")
+    ] = None,
+    version: Annotated[
+        str | None, typer.Option("--version", help="Version label (default: next vN).")
+    ] = None,
+    by: ByOption = None,
+    reason: ReasonOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Register a run as a new immutable model version, pinned to its commit and artifact hashes.
+
+    Examples:
+
+        mlog register latest --model fraud
+        mlog register v7 --model fraud --version 2026-q1 --reason "quarterly retrain"
+    """
+    from mlog import registry, ui
+
+    created = registry.register(_store(), run, model=model, version=version, by=by, reason=reason)
+    if json_output:
+        ui.print_json(created.to_json())
+        return
+    ui.success(f"registered {created.model}@{created.version} from run {created.run}")
+    for artifact in created.artifacts:
+        ui.info(f"  pinned {artifact['path']} {artifact['hash']}")
+
+
+@handle_errors
+def promote_command(
+    target: TargetArg,
+    to: Annotated[str, typer.Option("--to", help="Stage: staging, production or archived.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Override failed gates (needs --reason).")
+    ] = False,
+    by: ByOption = None,
+    reason: ReasonOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Move a version to a stage once its gates pass; promoting to production archives the old one.
+
+    Gates (configured under `registry:` in .mlog/config.yaml) are checked in order and
+    every failure is reported at once; exit code 11 when any fails.
+
+    Examples:
+
+        mlog promote fraud@v3 --to staging
+        mlog promote fraud@v3 --to production --reason "beats v2 on AUC"
+        mlog promote fraud@v3 --to production --force --reason "hotfix, INC-123"
+    """
+    from mlog import registry, ui
+
+    try:
+        done = registry.promote(_store(), target, to=to, by=by, reason=reason, force=force)
+    except registry.GatesFailed as exc:
+        _gate_table(exc.gates, json_output)
+        raise
+    if json_output:
+        ui.print_json(done.to_json())
+        return
+    _gate_table(done.gates, False)
+    forced = " (forced)" if done.forced else ""
+    ui.success(
+        f"{done.model}@{done.version}: {done.from_stage or 'registered'} -> {done.stage}{forced}"
+    )
+    for old in done.archived:
+        ui.info(f"  {done.model}@{old} archived")
+
+
+def _gate_table(gates: list[GateResult], json_output: bool) -> None:
+    from mlog import ui
+
+    if json_output:
+        ui.print_json({"gates": [gate.__dict__ for gate in gates]})
+        return
+    if gates:
+        marks = {True: "[green]pass[/]", False: "[red]FAIL[/]"}
+        ui.table(["gate", "result", "detail"], [[g.name, marks[g.passed], g.detail] for g in gates])
+
+
+@handle_errors
+def approve_command(
+    target: TargetArg,
+    by: ByOption = None,
+    reason: ReasonOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Approve a version; promotion needs approvals from distinct people (see `registry:` config).
+
+    Examples:
+
+        mlog approve fraud@v3
+        mlog approve fraud@v3 --by risk-officer@example.com --reason "fairness review FR-12"
+    """
+    from mlog import registry, ui
+
+    approval = registry.approve(_store(), target, by=by, reason=reason)
+    if json_output:
+        ui.print_json({"target": target, **approval.__dict__})
+        return
+    ui.success(f"{approval.by} approved {target}")
+
+
+@handle_errors
+def registry_ls_command(
+    model: Annotated[
+        str | None, typer.Argument(help="Only this model (default: all).", show_default=False)
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """List models, their versions, stages and champion; reports merge conflicts.
+
+    Exits 11 when a merge left a model with two production versions.
+
+    Examples:
+
+        mlog registry ls
+        mlog registry ls fraud --json | jq '.[0].production'
+    """
+    from mlog import registry, ui
+    from mlog.errors import GateError
+
+    store = _store()
+    states = [registry.load_state(store, model)] if model else registry.all_states(store)
+    if json_output:
+        ui.print_json([state.to_json() for state in states])
+    elif not states:
+        ui.info("no models registered yet (use `mlog register RUN --model NAME`)")
+    for state in states:
+        if not json_output:
+            _render_state(state)
+        for conflict in state.conflicts:
+            ui.warning(conflict)
+    if any(len(s.in_stage("production")) > 1 for s in states):
+        raise typer.Exit(GateError.exit_code)
+
+
+def _render_state(state: ModelState) -> None:
+    from mlog import ui
+
+    styles = {"production": "green", "staging": "cyan", "archived": "dim"}
+    rows = [
+        [
+            f"{state.model}@{v.version}",
+            f"[{styles.get(v.stage or '', 'white')}]{v.stage or 'registered'}[/]",
+            v.run,
+            (v.commit or "")[:10],
+            ", ".join(sorted({a.by for a in v.approvals})) or "-",
+            "*" if v.run == state.champion else "",
+        ]
+        for v in state.versions.values()
+    ]
+    ui.table(["version", "stage", "run", "commit", "approved by", "champion"], rows)
+
+
+@handle_errors
+def registry_history_command(
+    model: Annotated[str, typer.Argument(help="Model name.")],
+    limit: Annotated[
+        int | None, typer.Option("--limit", "-n", min=1, help="Show at most N events.")
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Show a model's audit trail, newest first: who did what, when, why, and whether forced.
+
+    Examples:
+
+        mlog registry history fraud
+        mlog registry history fraud --json | jq '.[] | select(.forced)'
+    """
+    from mlog import registry, ui
+
+    trail = registry.history(_store(), model, limit=limit)
+    if json_output:
+        ui.print_json(trail)
+        return
+    ui.table(
+        ["at (UTC)", "event", "version", "stage", "by", "forced", "reason"],
+        [_history_row(e) for e in trail],
+    )
+
+
+def _history_row(event: dict[str, Any]) -> list[str]:
+    stage = event.get("stage") or ""
+    if event["kind"] == "data_review":
+        stage = "flagged" if (event.get("details") or {}).get("flagged") else "cleared"
+    return [
+        event["at"][:19].replace("T", " "),
+        event["kind"],
+        event.get("version") or "",
+        stage,
+        event["by"],
+        "yes" if event.get("forced") else "",
+        event.get("reason") or "",
+    ]
+
+
+@handle_errors
+def deployable_command(
+    model: Annotated[str, typer.Argument(help="Model name.")],
+    stage: Annotated[
+        str, typer.Option("--stage", help="Stage to deploy from: production or staging.")
+    ] = "production",
+    verify: Annotated[
+        bool, typer.Option("--verify", help="Re-hash the artifact files; fail on any mismatch.")
+    ] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """The gatekeeper for deploy scripts: what is in a stage, or a non-zero exit.
+
+    Prints version, run, commit and the pinned artifact paths and hashes. Exits 6 when
+    the stage is empty, 11 when a merge left two production versions or (with --verify)
+    an artifact does not match its registered hash, 9 when the run's record was edited.
+
+    Examples:
+
+        mlog deployable fraud --verify
+        mlog deployable fraud --stage staging --json | jq -r '.artifacts[0].path'
+    """
+    from mlog import registry, ui
+
+    found = registry.deployable(_store(), model, stage=stage, verify=verify)
+    if json_output:
+        ui.print_json(found.to_json())
+        return
+    lines = [
+        f"model: {found.model}",
+        f"version: {found.version}",
+        f"stage: {found.stage}",
+        f"run: {found.run}",
+        f"commit: {found.commit}",
+        f"forced: {str(found.forced).lower()}",
+        f"verified: {str(found.verified).lower()}",
+    ]
+    lines += [f"artifact: {a['path']} {a['hash']}" for a in found.artifacts]
+    ui.print_text("\n".join(lines))
+
+
+@handle_errors
+def card_command(
+    ref: Annotated[str, typer.Argument(help="RUN (vN, latest, run id) or MODEL@VERSION.")],
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="md (Hugging Face style), html or json.")
+    ] = "md",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to FILE instead of stdout.")
+    ] = None,
+) -> None:
+    """Generate a model card (Mitchell et al.) from the record and the registry.
+
+    Markdown starts with Hugging Face YAML front matter (`model-index` metrics);
+    HTML is one self-contained file. Intended use, out-of-scope uses, ethics and
+    caveats come from `card:` in .mlog/config.yaml; a warning shows when they are empty.
+
+    Examples:
+
+        mlog card fraud@v3 -o MODEL_CARD.md
+        mlog card latest --format html -o card.html
+    """
+    from mlog import atomic, cards, ui
+    from mlog.errors import UsageError
+
+    if fmt not in ("md", "html", "json"):
+        raise UsageError(f"unknown card format {fmt!r} (use md, html or json)")
+    card = cards.build_card(_store(), ref)
+    warning = cards.warning_text(card)
+    if warning:
+        ui.warning(warning)
+    text = cards.render(card, fmt)
+    if output is None:
+        ui.print_text(text)
+        return
+    atomic.write_text(output, text)
+    ui.success(f"wrote {output}")
