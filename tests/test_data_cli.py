@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,7 @@ def test_dataset_outside_the_repo_is_recorded_absolute_with_host(repo: Repo, cli
 def test_hash_cache_lives_in_the_local_cache(repo: Repo, cli) -> None:
     repo.gen({".gitignore": "data/\n", "data/a.csv": "1\n"})
     repo.commit("data")
+    time.sleep(0.1)  # files younger than the cache's racy window (50 ms) are not cached
     assert cli("run", "-d", "data", "--rehash", "--", PYTHON, "train.py").exit_code == 0
     assert (repo.path / ".mlog/cache/hashes.sqlite").exists()
 

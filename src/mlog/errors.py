@@ -81,7 +81,8 @@ class InternalError(MlogError):
 
 EXIT_CODES: dict[int, str] = {
     0: "success",
-    1: "generic failure, or `mlog check` / `mlog diff --exit-code` found something",
+    1: "failure: `mlog check` or `mlog diff --exit-code` found something, "
+    "`mlog run --fail-on-regression` regressed, or a declared artifact is missing",
     2: "usage error: bad option, argument or value",
     3: "unexpected internal error (rerun with --traceback and report it)",
     4: "not a git repository, git missing, or no commit yet",

@@ -22,6 +22,7 @@ Examples:
     mlog run --data train=data/train.csv --params params.yaml --metrics metrics.json \\
         --artifact model.pkl --note "more trees" -- python train.py --n-estimators 300
     mlog run --allow-dirty --tag team=fraud -- python train.py
+    mlog run --fail-on-regression -d s3://lake/fraud@v42 -- python train.py
 """
 
 
@@ -44,6 +45,7 @@ def run_command(
         typer.Option(
             "--data",
             "-d",
+            metavar="SPEC",
             help="Dataset to hash before the run: PATH, NAME=PATH, a glob, "
             "a .dvc file, or URI[@VERSION]. Repeatable.",
             show_default=False,
@@ -54,6 +56,7 @@ def run_command(
         typer.Option(
             "--artifact",
             "-a",
+            metavar="PATH",
             help="Output to hash after the run (model file, report). "
             "A missing one fails the run. Repeatable.",
             show_default=False,
@@ -62,7 +65,11 @@ def run_command(
     params: Annotated[
         list[str] | None,
         typer.Option(
-            "--params", "-p", help="YAML/JSON/TOML file of params. Repeatable.", show_default=False
+            "--params",
+            "-p",
+            metavar="FILE",
+            help="YAML/JSON/TOML file of params. Repeatable.",
+            show_default=False,
         ),
     ] = None,
     metrics: Annotated[
@@ -70,19 +77,28 @@ def run_command(
         typer.Option(
             "--metrics",
             "-m",
+            metavar="FILE",
             help="Metrics file the command writes (read after it ends). Repeatable.",
             show_default=False,
         ),
     ] = None,
     model: Annotated[
-        str | None, typer.Option("--model", help="Model name (default from config).")
+        str | None,
+        typer.Option("--model", metavar="NAME", help="Model name (default from config)."),
     ] = None,
     note: Annotated[
-        str | None, typer.Option("--note", "-n", help="What this run tries, in words.")
+        str | None,
+        typer.Option("--note", "-n", metavar="TEXT", help="What this run tries, in words."),
     ] = None,
     tag: Annotated[
         list[str] | None,
-        typer.Option("--tag", "-t", help="KEY=VALUE label. Repeatable.", show_default=False),
+        typer.Option(
+            "--tag",
+            "-t",
+            metavar="KEY=VALUE",
+            help="KEY=VALUE label. Repeatable.",
+            show_default=False,
+        ),
     ] = None,
     allow_dirty: Annotated[
         bool,
@@ -107,6 +123,7 @@ def run_command(
         str | None,
         typer.Option(
             "--data-window",
+            metavar="START..END",
             help="Time window of the training data, START..END (e.g. 2026-01-01..2026-03-31).",
         ),
     ] = None,
