@@ -4,6 +4,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/mlog-quickstart.XXXXXX")"
+export COLUMNS="${COLUMNS:-120}"  # wide enough for the tables when not on a terminal
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 cp "$here/train.py" "$here/prepare_data.py" "$here/params.yaml" "$here/.gitignore" "$work/"

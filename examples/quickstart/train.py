@@ -49,8 +49,8 @@ def main() -> None:
     metrics = {
         "auc": roc_auc_score(y_test, model.predict_proba(X_test)[:, 1]),
         "accuracy": model.score(X_test, y_test),
-        "train_rows": len(y_train),
     }
+    mlog.log_param("train_rows", len(y_train))
     Path("metrics.json").write_text(json.dumps(metrics, indent=2))
     Path("model.pkl").write_bytes(pickle.dumps((scaler, model)))
 
