@@ -252,3 +252,14 @@ def test_fake_nvidia_smi_is_captured(repo: Repo, cli, tmp_path: Path, monkeypatc
     assert env["gpus"][0]["name"] == "NVIDIA H100 80GB HBM3"
     assert env["gpus"][0]["memory_mib"] == 81559
     assert env["cuda"] == "12.4" and env["driver"] == "550.54.15"
+
+
+def test_validate_covers_registry_events_too(repo: Repo, cli) -> None:
+    assert cli("run", "--", PYTHON, "train.py").exit_code == 0
+    assert cli("champion", "v1", "--reason", "first").exit_code == 0
+    [event] = (repo.path / ".mlog/registry/default").glob("*.yaml")
+    result = cli("validate")
+    assert result.exit_code == 0 and "3 file(s) valid" in result.stderr, result
+    event.write_text(event.read_text().replace("reason: first", "reason: edited"))
+    result = cli("validate")
+    assert result.exit_code == 9 and event.name in result.stderr, result

@@ -181,3 +181,12 @@ def test_invalid_model_name(repo: Repo, cli) -> None:
     assert_refused(
         repo, cli("run", "--model", "a/b", "--", PYTHON, "-c", TOUCH), 2, "invalid model name"
     )
+
+
+def test_alias_bomb_in_config_is_refused_quickly(repo: Repo, cli) -> None:
+    from tests.test_yamlio import BOMB
+
+    (repo.path / ".mlog/config.yaml").write_text(
+        "schema_version: 1\ntags:\n" + "".join("  " + line + "\n" for line in BOMB.splitlines())
+    )
+    assert_refused(repo, cli("run", "--", PYTHON, "-c", TOUCH), 8, "aliases are not allowed")

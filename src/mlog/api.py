@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mlog import gitio, refs, session
-from mlog.errors import MlogError, RecordError
+from mlog.errors import MlogError
 from mlog.store import InitResult, Store
 
 
@@ -71,34 +71,32 @@ class RunSummary:
     dirty: bool
     metrics: dict[str, Any]
     note: str | None
+    columns: dict[str, Any]
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
-def list_runs(*, cwd: Path, limit: int | None = None) -> list[RunSummary]:
-    """Runs newest first; unreadable records raise, so a broken file is never hidden."""
+def list_runs(
+    *,
+    cwd: Path,
+    where: str | None = None,
+    sort: str | None = None,
+    limit: int | None = None,
+    columns: list[str] | None = None,
+) -> list[RunSummary]:
+    """Runs matching ``where`` (the query language), sorted by ``sort``, newest first by default.
+
+    Served by the derived index in ``.mlog/cache/``; unreadable records raise,
+    so a broken file is never hidden.
+    """
+    from mlog import listing
+
     store = open_store(cwd)
-    ids = store.run_ids()[::-1]
-    if limit is not None:
-        ids = ids[:limit]
-    return [_summary(store.load_record(run_id)) for run_id in ids]
-
-
-def _summary(record: dict[str, Any]) -> RunSummary:
-    command, code = record.get("command", {}), record.get("code", {})
-    return RunSummary(
-        id=record["id"],
-        alias=record.get("alias", ""),
-        model=record.get("model", ""),
-        status=record.get("status", ""),
-        started_at=command.get("started_at", ""),
-        duration_s=command.get("duration_s"),
-        commit=str(code.get("commit", ""))[:12],
-        dirty=bool(code.get("dirty")),
-        metrics=dict(record.get("metrics") or {}),
-        note=record.get("note"),
+    rows = listing.list_runs(
+        store, where=where, sort=sort, limit=limit, columns=tuple(columns or ())
     )
+    return [RunSummary(**row) for row in rows]
 
 
 def show(*, cwd: Path, ref: str) -> dict[str, Any]:
@@ -124,12 +122,11 @@ def validate(*, cwd: Path, paths: list[Path] | None = None) -> tuple[int, list[V
 
 
 def _default_targets(store: Store) -> list[Path]:
+    from mlog import events
+
     targets = [store.config_path] if store.config_path.exists() else []
     targets.extend(store.record_path(run_id) for run_id in store.run_ids())
+    for model in events.models(store):
+        targets.extend(events.event_files(store, model))
     return targets
 
-
-def load_or_none(store: Store, run_id: str) -> dict[str, Any] | None:
-    with contextlib.suppress(RecordError):
-        return store.load_record(run_id)
-    return None

@@ -72,7 +72,7 @@ def load_config(path: Path) -> Config:
     if not path.exists():
         return Config()
     try:
-        document = yamlio.load_file(path)
+        document = yamlio.load_file(path, allow_aliases=False)  # no alias bombs in config
     except RecordError as exc:
         raise ConfigError(
             f"malformed config {exc} (fix it, or delete it and run `mlog init`)"
