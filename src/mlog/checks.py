@@ -1,17 +1,73 @@
-"""Checks shared by ``mlog validate``, the pre-commit hooks and ``mlog check``."""
+"""Checks shared by ``mlog validate``, the pre-commit hooks and ``mlog check``.
+
+Each check returns plain :class:`Finding` values instead of raising, so one pass
+reports every problem of every record at once, which is what CI and auditors need.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mlog import records, yamlio
 from mlog.errors import MlogError
 from mlog.schema import problems
 from mlog.store import RECORD_FILE, Store
 
+GUARDED_PREFIXES = (".mlog/runs", ".mlog/registry")
+MAX_YAML_NODES = 100_000
+REHASHED_KINDS = ("file", "directory", "glob")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem (``error``) or doubt (``warning``) about one file."""
+
+    check: str
+    path: str
+    message: str
+    severity: str = "error"
+    run: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """Everything ``mlog check`` found, with counts of what it looked at."""
+
+    findings: tuple[Finding, ...]
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "warning"]
+
+    def failed(self, *, strict: bool = False) -> bool:
+        return bool(self.errors or (strict and self.warnings))
+
+    def to_json(self, *, strict: bool = False) -> dict[str, Any]:
+        return {
+            "ok": not self.failed(strict=strict),
+            "checked": dict(self.counts),
+            "errors": len(self.errors),
+            "warnings": len(self.warnings),
+            "findings": [finding.to_json() for finding in self.findings],
+        }
+
+
+# -- files: schema and integrity -------------------------------------------------
+
 
 def validate_files(store: Store, paths: list[Path]) -> list[tuple[str, str]]:
-    """``(path, problem)`` for every file that is not a valid config or record."""
+    """``(path, problem)`` for every file that is not a valid config, record or event."""
     found: list[tuple[str, str]] = []
     for path in paths:
         shown = _shown(store, path)
@@ -25,11 +81,43 @@ def validate_files(store: Store, paths: list[Path]) -> list[tuple[str, str]]:
 def _file_problems(store: Store, path: Path) -> list[str]:
     resolved = path.resolve()
     if resolved == store.config_path.resolve():
-        document = yamlio.load_file(path)
-        return problems(document if document is not None else {"schema_version": 1}, "config")
+        return config_problems(yamlio.load_file(path))
     if path.name == RECORD_FILE:
         return record_problems(yamlio.load_file(path, allow_aliases=False), path)
+    if _is_event_path(store, resolved):
+        return event_problems(yamlio.load_file(path, allow_aliases=False), path)
     return []
+
+
+def _is_event_path(store: Store, resolved: Path) -> bool:
+    try:
+        parts = resolved.relative_to(store.registry_dir.resolve()).parts
+    except ValueError:
+        return False
+    return len(parts) == 2 and resolved.suffix == ".yaml"
+
+
+def config_problems(document: object) -> list[str]:
+    """Schema violations of the config; aliases may not expand into a huge document."""
+    if _node_count_exceeds(document, MAX_YAML_NODES):
+        return [f"aliases expand to more than {MAX_YAML_NODES} values (a YAML alias bomb?)"]
+    return problems(document if document is not None else {"schema_version": 1}, "config")
+
+
+def _node_count_exceeds(document: object, limit: int) -> bool:
+    """Count values as a consumer would see them (shared aliases counted each time)."""
+    stack, seen = [document], 0
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if seen > limit:
+            return True
+        if isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
 
 
 def record_problems(document: object, path: Path) -> list[str]:
@@ -46,6 +134,22 @@ def record_problems(document: object, path: Path) -> list[str]:
     return found
 
 
+def event_problems(document: object, path: Path) -> list[str]:
+    """Schema violations, a wrong integrity hash, an id or model that disagrees with its path."""
+    if not isinstance(document, dict):
+        return ["an event must be a mapping"]
+    found = problems(document, "registry-event")
+    if found:
+        return found
+    if not records.integrity_matches(document):
+        found.append("integrity hash does not match the content (the event was edited)")
+    if document.get("id") != path.stem:
+        found.append(f"id {document.get('id')} does not match its file name {path.name}")
+    if document.get("model") != path.parent.name:
+        found.append(f"model {document.get('model')} does not match its directory")
+    return found
+
+
 def _shown(store: Store, path: Path) -> str:
     try:
         return path.resolve().relative_to(store.repo_root).as_posix()
@@ -56,3 +160,310 @@ def _shown(store: Store, path: Path) -> str:
 def _strip_source(message: str, path: Path) -> str:
     prefix = f"{path}: "
     return message[len(prefix) :] if message.startswith(prefix) else message
+
+
+# -- the whole repository (mlog check) ---------------------------------------------
+
+
+@dataclass
+class _Loaded:
+    """Valid records and events, keyed for the checks that relate them."""
+
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+def check_repository(store: Store, *, full: bool = False) -> CheckReport:
+    """Run every check over the repository; ``full`` also re-hashes data and artifacts on disk."""
+    findings: list[Finding] = []
+    loaded = _load_all(store, findings)
+    findings.extend(history_findings(store))
+    findings.extend(commit_findings(store, loaded.records))
+    findings.extend(alias_findings(store))
+    for model, model_events in loaded.events.items():
+        findings.extend(registry_findings(store, model, model_events, loaded.records))
+    counts = {
+        "records": len(store.run_ids()),
+        "events": sum(len(events) for events in loaded.events.values()),
+    }
+    if full:
+        rehash, counts["rehashed"] = rehash_findings(store, loaded.records)
+        findings.extend(rehash)
+    return CheckReport(tuple(findings), counts)
+
+
+def _load_all(store: Store, findings: list[Finding]) -> _Loaded:
+    """Parse each file once: report its problems, keep it for the cross-file checks if valid."""
+    loaded = _Loaded()
+    if store.config_path.exists():
+        findings.extend(
+            Finding("schema", path, message)
+            for path, message in validate_files(store, [store.config_path])
+        )
+    for run_id in store.run_ids():
+        record = _load_valid(store, store.record_path(run_id), record_problems, run_id, findings)
+        if record is not None:
+            loaded.records[run_id] = record
+    for model, path in _event_paths(store):
+        event = _load_valid(store, path, event_problems, None, findings)
+        if event is not None:
+            loaded.events.setdefault(model, []).append(event)
+    return loaded
+
+
+def _load_valid(
+    store: Store,
+    path: Path,
+    problems_of: Callable[[object, Path], list[str]],
+    run_id: str | None,
+    findings: list[Finding],
+) -> dict[str, Any] | None:
+    shown = _shown(store, path)
+    try:
+        document = yamlio.load_file(path, allow_aliases=False)
+    except MlogError as exc:
+        message = "file is missing" if not path.exists() else _strip_source(str(exc), path)
+        findings.append(Finding("schema", shown, message, run=run_id))
+        return None
+    found = problems_of(document, path)
+    findings.extend(
+        Finding("integrity" if "integrity" in m else "schema", shown, m, run=run_id) for m in found
+    )
+    return document if not found and isinstance(document, dict) else None
+
+
+def _event_paths(store: Store) -> Iterator[tuple[str, Path]]:
+    from mlog import events
+
+    for model in events.models(store):
+        for path in events.event_files(store, model):
+            yield model, path
+
+
+def history_findings(store: Store) -> list[Finding]:
+    """Records and events that git history (or the working tree) shows modified or deleted."""
+    from mlog import gitio
+
+    root = store.repo_root
+    changes = gitio.history_changes(root, GUARDED_PREFIXES)
+    changes += gitio.uncommitted_changes(root, GUARDED_PREFIXES, staged_only=False)
+    by_path: dict[str, list[gitio.PathChange]] = {}
+    for change in changes:
+        by_path.setdefault(change.path, []).append(change)
+    return [_history_finding(path, found) for path, found in sorted(by_path.items())]
+
+
+def _history_finding(path: str, changes: list[Any]) -> Finding:
+    verb = {"D": "deleted", "M": "modified", "T": "replaced"}
+    where = [
+        f"{verb.get(c.status, 'changed')} in commit {c.commit[:12]}"
+        if c.commit
+        else f"{verb.get(c.status, 'changed')} in the working tree (not committed)"
+        for c in changes
+    ]
+    message = f"{'; '.join(where)} after it was added (records and events are immutable)"
+    return Finding("history", path, message, run=_run_of(path))
+
+
+def _run_of(path: str) -> str | None:
+    parts = path.split("/")
+    return parts[2] if len(parts) > 3 and parts[1] == "runs" else None
+
+
+def commit_findings(store: Store, loaded: dict[str, dict[str, Any]]) -> list[Finding]:
+    """Every recorded commit must be reachable; a rewritten history is told from a lost one."""
+    from mlog import gitio
+
+    history = gitio.reachable(store.repo_root)
+    found = []
+    for run_id, record in loaded.items():
+        commit, tree = record["code"]["commit"], record["code"]["tree"]
+        if commit in history.commits:
+            continue
+        path = _shown(store, store.record_path(run_id))
+        found.append(_unreachable(path, run_id, commit, tree, history))
+    return found
+
+
+def _unreachable(path: str, run_id: str, commit: str, tree: str, history: Any) -> Finding:
+    if tree in history.trees:
+        message = (
+            f"commit unreachable: {commit[:12]} (history rewritten?); tree identical: "
+            f"the same code is commit {history.trees[tree][:12]}"
+        )
+        return Finding("commit", path, message, "warning", run_id)
+    if history.shallow:
+        message = (
+            f"unverifiable: commit {commit[:12]} is not in this shallow clone "
+            "(fetch the full history, e.g. fetch-depth: 0)"
+        )
+        return Finding("commit", path, message, "warning", run_id)
+    message = (
+        f"commit unreachable: {commit[:12]} is on no branch or tag "
+        "(rebased or force-pushed? push the original commit to a branch or tag)"
+    )
+    return Finding("commit", path, message, run=run_id)
+
+
+def alias_findings(store: Store) -> list[Finding]:
+    """Short aliases that name several runs after a merge: ``vN`` then refuses to resolve."""
+    from mlog.refs import alias_collisions
+
+    found = []
+    for alias, run_ids in sorted(alias_collisions(store).items()):
+        message = f"alias {alias} names {len(run_ids)} runs: {', '.join(run_ids)} (use full ids)"
+        path = _shown(store, store.record_path(run_ids[-1]))
+        found.append(Finding("alias", path, message, "warning", run_ids[-1]))
+    return found
+
+
+# -- registry: broken chains, concurrent production versions, gate violations -------
+
+
+def registry_findings(
+    store: Store, model: str, events: list[dict[str, Any]], loaded: dict[str, dict[str, Any]]
+) -> list[Finding]:
+    """Registry problems read straight from a model's events (kept apart for the registry fold)."""
+    by_hash = {event["integrity"]["hash"]: event for event in events}
+    path_of = {
+        e["id"]: _shown(store, store.registry_dir / model / f"{e['id']}.yaml") for e in events
+    }
+    found = [
+        Finding("registry", path_of[e["id"]], f"event chain broken: prev {e['prev']} "
+                "matches no event of this model (an event was deleted?)")
+        for e in events if e["prev"] is not None and e["prev"] not in by_hash
+    ]  # fmt: skip
+    live = _live_production(events)
+    found.extend(_concurrent_production(model, live, by_hash, path_of))
+    runs = {e.get("version"): e.get("run") for e in events if e["kind"] == "register"}
+    for version, event in live.items():
+        run_id = runs.get(version) or event.get("run")
+        problem = _gate_problem(run_id, event, loaded)
+        if problem:
+            message = f"gate violation: {model}@{version} is in production but {problem}"
+            found.append(Finding("gate", path_of[event["id"]], message, run=run_id))
+    return found
+
+
+def _live_production(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Versions whose latest stage event puts them in production, with that event."""
+    latest: dict[str, dict[str, Any]] = {}
+    for event in sorted(events, key=lambda e: str(e["id"])):
+        if event["kind"] == "promote" and event.get("version") and event.get("stage"):
+            latest[event["version"]] = event
+    return {v: e for v, e in latest.items() if e["stage"] == "production"}
+
+
+def _concurrent_production(
+    model: str,
+    live: dict[str, dict[str, Any]],
+    by_hash: dict[str, dict[str, Any]],
+    path_of: dict[str, str],
+) -> list[Finding]:
+    """Two production versions promoted on diverging branches (neither event follows the other)."""
+    promotes = sorted(live.items())
+    found = []
+    for index, (version, event) in enumerate(promotes):
+        for other_version, other in promotes[index + 1 :]:
+            if _follows(event, other, by_hash) or _follows(other, event, by_hash):
+                continue
+            message = (
+                f"registry conflict: {model}@{version} and {model}@{other_version} were both "
+                "promoted to production on diverging branches (archive one of them)"
+            )
+            found.append(Finding("registry", path_of[other["id"]], message))
+    return found
+
+
+def _follows(later: dict[str, Any], earlier: dict[str, Any], by_hash: dict[str, Any]) -> bool:
+    target, prev, steps = earlier["integrity"]["hash"], later["prev"], 0
+    while prev is not None and steps <= len(by_hash):
+        if prev == target:
+            return True
+        prev, steps = by_hash.get(prev, {}).get("prev"), steps + 1
+    return False
+
+
+def _gate_problem(
+    run_id: str | None, event: dict[str, Any], loaded: dict[str, dict[str, Any]]
+) -> str | None:
+    if event.get("forced") and (event.get("reason") or "").strip():
+        return None
+    record = loaded.get(run_id or "")
+    if record is None:
+        return f"its run {run_id} has no valid record"
+    if record["code"].get("dirty"):
+        return f"its run {run_id} was dirty, and the promotion was not forced with a reason"
+    if record.get("status") != "succeeded":
+        return (
+            f"its run {run_id} {record.get('status')}, and the promotion was not forced "
+            "with a reason"
+        )
+    return None
+
+
+# -- --full: data and artifacts on disk ----------------------------------------------
+
+
+def rehash_findings(store: Store, loaded: dict[str, dict[str, Any]]) -> tuple[list[Finding], int]:
+    """Files on disk must match the hash some record gives them; absent ones are skipped."""
+    found, rehashed = [], 0
+    for (label, path), claims in sorted(_declared_files(loaded).items()):
+        full = store.repo_root / path
+        if "*" not in path and not full.exists():
+            continue
+        rehashed += 1
+        problem = _rehash_problem(store, path, claims)
+        if problem:
+            run_id = claims[-1][0]
+            shown = _shown(store, store.record_path(run_id))
+            severity = "warning" if problem.startswith("cannot") else "error"
+            found.append(Finding(label, shown, f"{label} {path}: {problem}", severity, run_id))
+    return found, rehashed
+
+
+def _declared_files(loaded: dict[str, dict[str, Any]]) -> dict[tuple[str, str], list[Any]]:
+    """``(artifact|dataset, path) -> [(run id, kind, digest)]``, oldest run first."""
+    declared: dict[tuple[str, str], list[Any]] = {}
+    for run_id in sorted(loaded):
+        record = loaded[run_id]
+        entries = [("artifact", a) for a in record.get("artifacts") or []]
+        entries += [("dataset", d) for d in (record.get("data") or {}).values()]
+        for label, entry in entries:
+            if entry.get("hash") and entry.get("kind", "file") in REHASHED_KINDS:
+                claim = (run_id, entry.get("kind", "file"), entry["hash"])
+                declared.setdefault((label, entry["path"]), []).append(claim)
+    return declared
+
+
+def _rehash_problem(store: Store, path: str, claims: list[Any]) -> str | None:
+    from mlog.hashing import Hasher
+
+    current: dict[str, str] = {}
+    for _run_id, kind, digest in claims:
+        algorithm = digest.partition(":")[0]
+        try:
+            if algorithm not in current:
+                hasher = Hasher(algorithm)
+                tree = (
+                    hasher.hash_glob(store.repo_root, path)
+                    if kind == "glob"
+                    else hasher.hash_path(store.repo_root / path)
+                )
+                current[algorithm] = tree.digest
+        except (MlogError, KeyError, ValueError) as exc:
+            return f"cannot re-hash ({exc})"
+        if current[algorithm] == digest:
+            return None
+    newest = claims[-1]
+    return (
+        f"content on disk matches no recorded hash (run {newest[0]} recorded {newest[2]}, "
+        f"now {current.get(newest[2].partition(':')[0])})"
+    )
+
+
+def run_check(*, cwd: Path, full: bool = False) -> CheckReport:
+    """``mlog check``: every check over the repository around ``cwd``."""
+    from mlog import gitio
+
+    return check_repository(Store(gitio.repo_root(cwd)), full=full)
