@@ -15,13 +15,12 @@ Nothing here is stored as state: the champion is a fold over the events.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mlog import events
-from mlog.errors import GateError, NotFoundError, UsageError
+from mlog.errors import GateError, NotFoundError
 from mlog.store import Store
 
 SOURCE_PRODUCTION = "production"
@@ -186,21 +185,11 @@ def set_for(
     """``mlog champion RUN``: resolve the run and append the champion event."""
     from mlog import refs
     from mlog.api import open_store
+    from mlog.registry import who
 
     store = open_store(cwd)
     record = store.load_record(refs.resolve(store, ref))
     if model is not None:
         events.check_model_name(model)
-    return set_champion(store, record, model=model, by=_who(store, by), reason=reason, force=force)
+    return set_champion(store, record, model=model, by=who(store, by), reason=reason, force=force)
 
-
-def _who(store: Store, by: str | None) -> str:
-    """``--by`` when given, else the git user's email: every champion event names a person."""
-    from mlog import gitio
-
-    name = (by or "").strip() or gitio.user_identity(store.repo_root)
-    for variable in ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"):  # git honours these too
-        name = name or os.environ.get(variable, "").strip()
-    if not name:
-        raise UsageError("cannot tell who you are: set `git config user.email`, or pass --by EMAIL")
-    return name
