@@ -7,17 +7,23 @@ import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlog import gitio, refs, session
+from mlog import gitio, refs
 from mlog.errors import MlogError
 from mlog.store import InitResult, Store
+
+if TYPE_CHECKING:
+    from mlog import session
 
 
 def open_store(cwd: Path) -> Store:
     """The store of the repository around ``cwd``, with orphaned runs recorded first."""
     store = Store(gitio.repo_root(cwd))
-    session.recover_orphans(store)
+    if store.has_pending():  # checked first: importing the run machinery costs ~25 ms
+        from mlog.session import recover_orphans
+
+        recover_orphans(store)
     return store
 
 
@@ -27,6 +33,8 @@ def init(*, cwd: Path) -> InitResult:
 
 def run(options: session.RunOptions, *, cwd: Path) -> session.RunResult:
     """Prepare (refusing bad input), execute, and always write the record."""
+    from mlog import session
+
     with _deferred_interrupts() as received:
         prepared = session.prepare(options, cwd)
     if received:  # Ctrl-C while preparing: nothing ran, so nothing is recorded
@@ -129,4 +137,3 @@ def _default_targets(store: Store) -> list[Path]:
     for model in events.models(store):
         targets.extend(events.event_files(store, model))
     return targets
-

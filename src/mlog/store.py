@@ -28,7 +28,6 @@ from mlog.errors import NotFoundError, RecordError
 RECORD_FILE = "record.yaml"
 SERIES_FILE = "series.jsonl"
 PATCH_FILE = "patch.diff"
-_ALIAS_LINE = re.compile(rb"^alias: v(\d+)$", re.MULTILINE)
 _RUN_ID = re.compile(r"^\d{8}T\d{12}Z-[0-9a-f]{8}$")
 
 
@@ -117,15 +116,14 @@ class Store:
         return document
 
     def alias_numbers(self) -> dict[str, int]:
-        """Alias number of every run, read from the head of each record (cheap at scale)."""
-        numbers = {}
-        for run_id in self.run_ids():
-            with contextlib.suppress(OSError):
-                with open(self.record_path(run_id), "rb") as handle:
-                    match = _ALIAS_LINE.search(handle.read(4096))
-                if match:
-                    numbers[run_id] = int(match.group(1))
-        return numbers
+        """Alias number of every run with a record, colliding ones included.
+
+        Served by the derived index, which parses only runs added since it last looked
+        (records never change); an unparsable record still counts, by its ``alias:`` line.
+        """
+        from mlog import index
+
+        return index.alias_numbers(self)
 
     def write_run(self, run_id: str, record_text: str, sidecars: dict[str, bytes]) -> Path:
         """Build the run directory aside, then rename it into place in one step."""
@@ -171,6 +169,9 @@ class Store:
             with contextlib.suppress(OSError, ValueError):
                 found[path.stem] = json.loads(path.read_text("utf-8"))
         return found
+
+    def has_pending(self) -> bool:
+        return any(self.pending_dir.glob("*.json")) if self.pending_dir.is_dir() else False
 
     def drop_pending(self, run_id: str) -> None:
         for path in (self.pending_path(run_id), self.spool_path(run_id)):

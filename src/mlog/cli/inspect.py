@@ -16,35 +16,81 @@ def register(app: typer.Typer) -> None:
 
 @handle_errors
 def ls_command(
+    where: Annotated[
+        str | None,
+        typer.Option(
+            "--where",
+            "-w",
+            help="Filter, e.g. 'metrics.acc > 0.9 and status = \"succeeded\"' "
+            "(see docs/query-language.md).",
+        ),
+    ] = None,
+    sort: Annotated[
+        str | None,
+        typer.Option(
+            "--sort",
+            "-s",
+            help="Sort by dotted keys, comma-separated; a leading - sorts descending "
+            "(-metrics.acc,params.lr). Missing values sort last.",
+        ),
+    ] = None,
     limit: Annotated[
-        int | None, typer.Option("--limit", "-n", min=1, help="Show at most N runs (newest first).")
+        int | None, typer.Option("--limit", "-n", min=1, help="Show at most N runs.")
+    ] = None,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            "--columns",
+            "-c",
+            help="Comma-separated dotted keys to show instead of the metric columns "
+            "(params.lr,metrics.acc; a section such as params shows all its values).",
+        ),
     ] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """List recorded runs, newest first.
+    """List recorded runs, newest first; filter, sort and pick columns over any record key.
+
+    Served from a derived index in `.mlog/cache/` that refreshes itself from the
+    records, so it stays fast with tens of thousands of runs.
 
     Examples:
 
         mlog ls
         mlog ls --limit 5
+        mlog ls --where 'metrics.acc > 0.9 and params.lr <= 0.01' --sort -metrics.acc -n 10
+        mlog ls --where 'status in ("failed", "interrupted") or note ~ /oom/i'
+        mlog ls --where 'tags.team = "fraud"' --columns params.lr,metrics.auc
         mlog ls --json | jq '.[0].metrics'
     """
     from mlog import api, ui
+    from mlog.listing import parse_columns
 
-    runs = api.list_runs(cwd=cwd(), limit=limit)
+    keys = list(parse_columns(columns))
+    runs = api.list_runs(cwd=cwd(), where=where, sort=sort, limit=limit, columns=keys)
     if json_output:
         ui.print_json([run.to_json() for run in runs])
         return
     if not runs:
-        ui.info("no runs recorded yet (start one with `mlog run -- python train.py`)")
+        ui.info(
+            "no runs match --where"
+            if where
+            else "no runs recorded yet (start one with `mlog run -- python train.py`)"
+        )
         return
-    metric_names = sorted({name for run in runs for name in run.metrics})[:6]
-    columns = ["run", "model", "status", "started (UTC)", "took", "commit", *metric_names, "note"]
-    ui.table(columns, [_ls_row(run, metric_names) for run in runs])
+    extra = keys or [f"metrics.{name}" for name in sorted({n for r in runs for n in r.metrics})[:6]]
+    headers = [key.removeprefix("metrics.") if not keys else key for key in extra]
+    columns_shown = ["run", "model", "status", "started (UTC)", "took", "commit", *headers, "note"]
+    ui.table(columns_shown, [_ls_row(run, extra) for run in runs])
 
 
-def _ls_row(run: Any, metric_names: list[str]) -> list[str]:
+def _ls_row(run: Any, keys: list[str]) -> list[str]:
     from mlog import ui
+
+    def cell(key: str) -> str:
+        value = run.columns[key] if key in run.columns else run.metrics.get(key[8:])
+        if isinstance(value, dict):
+            return ", ".join(f"{k}={ui.format_value(v)}" for k, v in value.items())
+        return ui.format_value(value)
 
     status_style = {"succeeded": "green", "failed": "red", "interrupted": "yellow"}
     status = f"[{status_style.get(run.status, 'white')}]{run.status}[/]"
@@ -56,7 +102,7 @@ def _ls_row(run: Any, metric_names: list[str]) -> list[str]:
         run.started_at[:19].replace("T", " "),
         ui.format_duration(run.duration_s),
         commit,
-        *(ui.format_value(run.metrics.get(name)) for name in metric_names),
+        *(cell(key) for key in keys),
         (run.note or "")[:40],
     ]
 

@@ -1,0 +1,415 @@
+"""A derived SQLite index of run records in ``.mlog/cache/index.sqlite``.
+
+The records stay the source of truth: every query first compares each
+``record.yaml``'s (mtime_ns, size, inode) with what the index saw, and re-reads
+only new or changed records, so the first query after a ``git pull`` or a
+branch switch is still cheap. A deleted, corrupt or outdated index is rebuilt
+silently. WAL mode and a busy timeout let concurrent mlog processes share it.
+
+Every flattened leaf is a ``kv`` row typed by ``query.kind_of``; ``--where``
+compiles to SQL over those rows with the same semantics as ``query.evaluate``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlog import query
+from mlog.errors import MlogError, RecordError
+from mlog.store import RECORD_FILE, Store
+
+INDEX_FILE = "index.sqlite"
+FORMAT_VERSION = 1
+_INT64 = 2**63
+_CHUNK = 500
+_ALIAS_HEAD = re.compile(rb"^alias: v(\d+)$", re.MULTILINE)
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, sig TEXT NOT NULL,
+    alias INTEGER, error TEXT);
+CREATE TABLE IF NOT EXISTS keys (kid INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS kv (
+    run INTEGER NOT NULL, kid INTEGER NOT NULL, kind TEXT NOT NULL, val,
+    PRIMARY KEY (run, kid)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS kv_lookup ON kv (kid, kind, val);
+"""
+_RANK = "CASE {t}.kind WHEN 'n' THEN 0 WHEN 's' THEN 1 WHEN 'b' THEN 2 WHEN 'j' THEN 3 ELSE 4 END"
+
+
+@dataclass(frozen=True)
+class RefreshStats:
+    """What one refresh did; ``errors`` maps run ids to why their record is unreadable."""
+
+    total: int
+    added: int
+    removed: int
+    errors: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One matching run, with the values of the keys the caller asked for."""
+
+    id: str
+    values: dict[str, Any]
+
+
+# -- opening ------------------------------------------------------------------
+def index_path(store: Store) -> Path:
+    return store.cache_dir / INDEX_FILE
+
+
+@contextlib.contextmanager
+def opened(store: Store, *, new_only: bool = False) -> Iterator[RunIndex]:
+    """A refreshed index; a corrupt file is deleted and rebuilt once, transparently.
+
+    ``new_only`` refreshes only runs added or removed since the last refresh, without a
+    stat per known run: enough for alias lookups, since records never change after they
+    are written (``mlog check`` is what catches a record edited in place).
+    """
+    index = _open_refreshed(store, new_only)
+    try:
+        yield index
+    finally:
+        index.conn.close()
+
+
+def _open_refreshed(store: Store, new_only: bool) -> RunIndex:
+    """Open and refresh. A corrupt file is rebuilt; when the cache cannot be used at all
+    (read-only checkout, full disk, lock held too long) a throwaway in-memory index serves."""
+    try:
+        return _try_open(store, in_memory=False, new_only=new_only)
+    except sqlite3.OperationalError:
+        return _try_open(store, in_memory=True, new_only=new_only)
+    except (sqlite3.DatabaseError, OSError):
+        remove(store)
+    try:
+        return _try_open(store, in_memory=False, new_only=new_only)
+    except (sqlite3.DatabaseError, OSError):
+        return _try_open(store, in_memory=True, new_only=new_only)
+
+
+def _try_open(store: Store, *, in_memory: bool, new_only: bool) -> RunIndex:
+    conn = _connect(store, in_memory=in_memory)
+    try:
+        _prepare(conn)
+        index = RunIndex(store, conn)
+        index.last_refresh = index.refresh(new_only=new_only)
+    except BaseException:
+        conn.close()
+        raise
+    return index
+
+
+def _connect(store: Store, *, in_memory: bool) -> sqlite3.Connection:
+    if in_memory:
+        return sqlite3.connect(":memory:", isolation_level=None)
+    store.cache_dir.mkdir(parents=True, exist_ok=True)
+    return sqlite3.connect(index_path(store), timeout=60, isolation_level=None)
+
+
+def _prepare(conn: sqlite3.Connection) -> None:
+    """WAL for concurrent readers; an index of another format version is simply rebuilt."""
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.create_function("mlog_regexp", 3, _regexp, deterministic=True)
+    if _version(conn) == FORMAT_VERSION:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    if _version(conn) != FORMAT_VERSION:
+        for table in ("kv", "keys", "runs"):
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
+        for statement in filter(str.strip, _SCHEMA.split(";")):
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version={FORMAT_VERSION}")
+    conn.execute("COMMIT")
+
+
+def _version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def remove(store: Store) -> None:
+    """Delete the index and its WAL files; it is derived data, so nothing is lost."""
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(f"{index_path(store)}{suffix}")
+
+
+def _regexp(pattern: str, ignore_case: int, value: Any) -> bool:
+    node = query.Match("", pattern, regex=True, ignore_case=bool(ignore_case))
+    return isinstance(value, str) and query.matches(node, value)
+
+
+# -- values -------------------------------------------------------------------
+def encode(value: Any) -> tuple[str, Any]:
+    """(kind, SQL value) of a leaf: numbers stay numeric so SQLite compares them as numbers."""
+    kind = query.kind_of(value)
+    if kind == "n" and isinstance(value, int) and not -_INT64 <= value < _INT64:
+        return kind, float(value)
+    if kind == "nan":
+        return kind, None
+    if kind == "b":
+        return kind, int(value)
+    if kind == "j":
+        return kind, json.dumps(value, sort_keys=True, default=str)
+    return kind, value
+
+
+def decode(kind: str, value: Any) -> Any:
+    if kind == "b":
+        return bool(value)
+    if kind == "nan":
+        return float("nan")
+    return json.loads(value) if kind == "j" else value
+
+
+def signature(path: str | Path) -> str | None:
+    """Cheap change detector for a record file; None when it does not exist."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return f"{st.st_mtime_ns}:{st.st_size}:{st.st_ino}"
+
+
+class RunIndex:
+    """An open connection to the index of one store."""
+
+    def __init__(self, store: Store, conn: sqlite3.Connection) -> None:
+        self.store = store
+        self.conn = conn
+        self._keys: dict[str, int] | None = None
+        self.last_refresh = RefreshStats(0, 0, 0, {})
+
+    # -- refresh ----------------------------------------------------------------
+    def scan(self, known: dict[str, str] | None = None) -> dict[str, str]:
+        """Signature of every run's record, from one directory listing and a stat per run
+        (none for the runs whose signature ``known`` already gives)."""
+        runs_dir, found, known = str(self.store.runs_dir), {}, known or {}
+        for run_id in self.store.run_ids():
+            sig = known.get(run_id) or signature(f"{runs_dir}/{run_id}/{RECORD_FILE}")
+            if sig is not None:
+                found[run_id] = sig
+        return found
+
+    def refresh(self, *, new_only: bool = False) -> RefreshStats:
+        """Bring the index in line with the records on disk, re-reading only what changed."""
+        known = dict(self.conn.execute("SELECT id, sig FROM runs")) if new_only else None
+        on_disk = self.scan(known)
+        stale, gone = self._diff(on_disk)
+        if stale or gone:
+            loaded = {run_id: self._load(run_id, on_disk[run_id]) for run_id in stale}
+            self._apply(on_disk, loaded)
+        errors = dict(self.conn.execute("SELECT id, error FROM runs WHERE error IS NOT NULL"))
+        return RefreshStats(len(on_disk), len(stale), len(gone), errors)
+
+    def _diff(self, on_disk: dict[str, str]) -> tuple[list[str], list[str]]:
+        indexed = dict(self.conn.execute("SELECT id, sig FROM runs"))
+        stale = [run_id for run_id, sig in on_disk.items() if indexed.get(run_id) != sig]
+        gone = [run_id for run_id in indexed if run_id not in on_disk]
+        return stale, gone
+
+    def _load(self, run_id: str, sig: str) -> tuple[str, int | None, str | None, dict[str, Any]]:
+        """(sig, alias, error, leaves): parsed outside the write lock to keep it short."""
+        try:
+            record = self.store.load_record(run_id)
+        except MlogError as exc:
+            return sig, self._alias_from_head(run_id), str(exc), {}
+        alias = str(record.get("alias", ""))
+        number = int(alias[1:]) if alias[:1] == "v" and alias[1:].isdigit() else None
+        return sig, number, None, query.present_values(record)
+
+    def _alias_from_head(self, run_id: str) -> int | None:
+        with contextlib.suppress(OSError), open(self.store.record_path(run_id), "rb") as handle:
+            match = _ALIAS_HEAD.search(handle.read(4096))
+            return int(match.group(1)) if match else None
+        return None
+
+    def _apply(self, on_disk: dict[str, str], loaded: dict[str, Any]) -> None:
+        """Under the write lock, diff again (another process may have done the work)."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        self._keys = None
+        try:
+            stale, gone = self._diff(on_disk)
+            self._delete([*gone, *stale])
+            for run_id in stale:
+                if run_id in loaded:
+                    self._insert(run_id, *loaded[run_id])
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        finally:
+            self._keys = None
+
+    def _delete(self, run_ids: Sequence[str]) -> None:
+        for chunk in _chunks(run_ids):
+            marks = ",".join("?" * len(chunk))
+            rows = f"SELECT rowid FROM runs WHERE id IN ({marks})"
+            self.conn.execute(f"DELETE FROM kv WHERE run IN ({rows})", chunk)
+            self.conn.execute(f"DELETE FROM runs WHERE id IN ({marks})", chunk)
+
+    def _insert(
+        self, run_id: str, sig: str, alias: int | None, error: str | None, leaves: dict[str, Any]
+    ) -> None:
+        cursor = self.conn.execute(
+            "INSERT INTO runs (id, sig, alias, error) VALUES (?, ?, ?, ?)",
+            (run_id, sig, alias, error),
+        )
+        kids = self._key_ids(leaves)
+        rows = [(cursor.lastrowid, kids[key], *encode(value)) for key, value in leaves.items()]
+        self.conn.executemany("INSERT INTO kv (run, kid, kind, val) VALUES (?, ?, ?, ?)", rows)
+
+    def _key_ids(self, keys: Iterable[str]) -> dict[str, int]:
+        known = self._keys = self._keys or dict(self.conn.execute("SELECT key, kid FROM keys"))
+        for key in keys:
+            if key not in known:
+                cursor = self.conn.execute("INSERT INTO keys (key) VALUES (?)", (key,))
+                known[key] = int(cursor.lastrowid or 0)
+        return known
+
+    def key_ids(self) -> dict[str, int]:
+        """Every flattened key seen in any record, with its id."""
+        if self._keys is None:
+            self._keys = dict(self.conn.execute("SELECT key, kid FROM keys"))
+        return self._keys
+
+    # -- reading ----------------------------------------------------------------
+    def alias_numbers(self) -> dict[str, int]:
+        rows = self.conn.execute("SELECT id, alias FROM runs WHERE alias IS NOT NULL")
+        return {run_id: int(number) for run_id, number in rows}
+
+    def all_keys(self) -> list[str]:
+        return sorted(self.key_ids())
+
+    def search(
+        self,
+        where: query.Node | None = None,
+        sort: Sequence[query.SortKey] = (),
+        limit: int | None = None,
+        keys: Sequence[str] = (),
+        prefixes: Sequence[str] = (),
+    ) -> list[Hit]:
+        """Matching runs in order, with the values of ``keys`` and of keys under ``prefixes``."""
+        compiler = _Compiler(self.key_ids())
+        condition = compiler.condition(where) if where is not None else "1"
+        joins, order = compiler.ordering(sort)
+        sql = (
+            f"SELECT r.rowid, r.id FROM runs r {joins} WHERE r.error IS NULL AND ({condition}) "
+            f"ORDER BY {order} LIMIT ?"
+        )
+        found = self.conn.execute(sql, [*compiler.params, -1 if limit is None else limit])
+        ordered = [(int(rowid), str(run_id)) for rowid, run_id in found]
+        return self._with_values(ordered, self._wanted(keys, prefixes))
+
+    def _wanted(self, keys: Sequence[str], prefixes: Sequence[str]) -> dict[int, str]:
+        known = self.key_ids()
+        return {
+            kid: key
+            for key, kid in known.items()
+            if key in keys or any(key.startswith(prefix) for prefix in prefixes)
+        }
+
+    def _with_values(self, ordered: list[tuple[int, str]], wanted: dict[int, str]) -> list[Hit]:
+        hits = {rowid: Hit(run_id, {}) for rowid, run_id in ordered}
+        kid_marks = ",".join(str(kid) for kid in wanted)
+        for chunk in _chunks([rowid for rowid, _ in ordered]) if wanted else ():
+            sql = (
+                f"SELECT run, kid, kind, val FROM kv WHERE run IN ({','.join('?' * len(chunk))}) "
+                f"AND kid IN ({kid_marks})"
+            )
+            for run, kid, kind, val in self.conn.execute(sql, chunk):
+                hits[run].values[wanted[kid]] = decode(kind, val)
+        return [hits[rowid] for rowid, _ in ordered]
+
+
+def _chunks(items: Sequence[Any]) -> Iterator[list[Any]]:
+    for start in range(0, len(items), _CHUNK):
+        yield list(items[start : start + _CHUNK])
+
+
+class _Compiler:
+    """Turns a query AST into a SQL condition over ``runs r``, collecting bound parameters."""
+
+    def __init__(self, key_ids: dict[str, int]) -> None:
+        self.key_ids = key_ids
+        self.params: list[Any] = []
+
+    def condition(self, node: query.Node) -> str:
+        if isinstance(node, query.BoolOp):
+            joined = f" {node.op.upper()} ".join(self.condition(item) for item in node.items)
+            return f"({joined})"
+        if isinstance(node, query.Not):
+            return f"NOT ({self.condition(node.item)})"
+        if isinstance(node, query.Exists):
+            return self._exists(node.key)
+        kid = self.key_ids.get(node.key)
+        if kid is None:
+            return "0"
+        return self._subquery(kid, self._value_test(node))
+
+    def _subquery(self, kid: int, test: str) -> str:
+        return f"r.rowid IN (SELECT run FROM kv WHERE kid = {kid} AND {test})"
+
+    def _value_test(self, node: query.Compare | query.In | query.Match) -> str:
+        if isinstance(node, query.In):
+            return "(" + " OR ".join(self._equals(value) for value in node.values) + ")"
+        if isinstance(node, query.Match):
+            return self._match(node)
+        return self._equals(node.value, node.op)
+
+    def _equals(self, value: query.Literal, op: str = "=") -> str:
+        kind, encoded = encode(value)
+        self.params.extend([kind, encoded])
+        return f"(kind = ? AND val {op} ?)"
+
+    def _match(self, node: query.Match) -> str:
+        if node.regex:
+            self.params.extend([node.pattern, int(node.ignore_case)])
+            return "(kind = 's' AND mlog_regexp(?, ?, val))"
+        self.params.append(node.pattern)
+        return "(kind = 's' AND instr(val, ?) > 0)"
+
+    def _exists(self, key: str) -> str:
+        prefix = key + "."
+        kids = [kid for name, kid in self.key_ids.items() if name == key or name.startswith(prefix)]
+        if not kids:
+            return "0"
+        return f"r.rowid IN (SELECT run FROM kv WHERE kid IN ({','.join(map(str, kids))}))"
+
+    def ordering(self, sort: Sequence[query.SortKey]) -> tuple[str, str]:
+        """LEFT JOINs for the sort keys and an ORDER BY putting missing values last."""
+        joins, terms = [], []
+        for number, key in enumerate(sort):
+            alias, direction = f"s{number}", "DESC" if key.descending else "ASC"
+            joins.append(
+                f"LEFT JOIN kv {alias} ON {alias}.run = r.rowid "
+                f"AND {alias}.kid = {self.key_ids.get(key.key, -1)}"
+            )
+            rank = _RANK.format(t=alias)
+            terms += [f"{alias}.kind IS NULL", f"{rank} {direction}", f"{alias}.val {direction}"]
+        terms.append("r.id DESC")
+        return " ".join(joins), ", ".join(terms)
+
+
+def alias_numbers(store: Store) -> dict[str, int]:
+    """Run id → alias number for every run, for ``store.alias_numbers``."""
+    with opened(store, new_only=True) as runs:
+        return runs.alias_numbers()
+
+
+def check_errors(stats: RefreshStats) -> None:
+    """Never hide a broken record: the first unreadable one fails the listing."""
+    if stats.errors:
+        run_id, message = sorted(stats.errors.items())[0]
+        more = f" (and {len(stats.errors) - 1} more)" if len(stats.errors) > 1 else ""
+        raise RecordError(f"{message}{more} (fix or remove run {run_id}, then retry)")
