@@ -46,10 +46,14 @@ class WorkingTree:
         return bool(self.all_paths)
 
 
-def _git_module() -> Any:
+def _require_git_binary() -> None:
     executable = os.environ.get("GIT_PYTHON_GIT_EXECUTABLE", "git")
     if shutil.which(executable) is None:
         raise NotARepoError(f"git is not installed or not on PATH ({executable}); install git")
+
+
+def _git_module() -> Any:
+    _require_git_binary()
     try:
         import git
     except ImportError as exc:  # GitPython raises ImportError when the git binary is missing
@@ -71,6 +75,20 @@ def open_repo(start: Path) -> Repo:
 
 
 def repo_root(start: Path) -> Path:
+    """The working tree's top directory: found by looking for ``.git`` upwards, which
+    spares read-only commands the GitPython import; unusual layouts ask git itself."""
+    _require_git_binary()
+    here = start.resolve()
+    for folder in (here, *here.parents):
+        marker = folder / ".git"
+        if marker.is_dir() and (marker / "HEAD").is_file():
+            return folder
+        if marker.exists():
+            break  # a worktree or submodule (.git file): let git resolve it
+    return _repo_root_from_git(start)
+
+
+def _repo_root_from_git(start: Path) -> Path:
     repo = open_repo(start)
     try:
         if repo.working_tree_dir is None:
