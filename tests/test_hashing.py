@@ -259,3 +259,24 @@ def test_diff_reports_paths_and_bytes() -> None:
 def test_corrupt_manifest() -> None:
     with pytest.raises(DataError, match="corrupt manifest"):
         manifest_from_bytes(b"not gzip")
+
+
+def test_large_files_take_the_mapped_path_with_the_same_digest(tmp_path: Path) -> None:
+    from mlog import hashing
+
+    big = tmp_path / "big.bin"
+    block = bytes(range(256)) * 4096
+    with open(big, "wb") as handle:
+        for _ in range(hashing.MAP_MIN_BYTES // len(block) + 3):
+            handle.write(block)
+    expected = "xxh3_128:" + xxhash.xxh3_128(big.read_bytes()).hexdigest()
+    assert hashing.hash_file(big) == expected
+
+    def append(path: str) -> None:
+        with open(path, "ab") as handle:
+            handle.write(b"late")
+
+    hasher = hashing.Hasher()
+    hasher._after_read = append
+    with pytest.raises(DataError, match="unstable input"):
+        hasher.hash_file(big)
