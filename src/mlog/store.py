@@ -48,6 +48,7 @@ class Store:
         self.cache_dir = self.root / "cache"
         self.pending_dir = self.cache_dir / "pending"
         self.config_path = self.root / "config.yaml"
+        self._config: Config | None = None
 
     # -- setup -------------------------------------------------------------
     def init(self) -> InitResult:
@@ -63,7 +64,10 @@ class Store:
         return InitResult(tuple(created))
 
     def config(self) -> Config:
-        return load_config(self.config_path)
+        """The validated config, read once per store (a command reads it from several places)."""
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
 
     # -- objects -----------------------------------------------------------
     def put_object(self, data: bytes, *, compress: bool = True) -> str:
