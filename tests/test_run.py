@@ -263,3 +263,19 @@ def test_validate_covers_registry_events_too(repo: Repo, cli) -> None:
     event.write_text(event.read_text().replace("reason: first", "reason: edited"))
     result = cli("validate")
     assert result.exit_code == 9 and event.name in result.stderr, result
+
+
+def test_init_is_idempotent_and_keeps_edits(repo: Repo, cli) -> None:
+    config = repo.path / ".mlog/config.yaml"
+    config.write_text(config.read_text().replace("model: default", "model: edited"))
+    result = cli("init")
+    assert result.exit_code == 0 and "already initialised" in result.stderr, result
+    assert "model: edited" in config.read_text()
+    assert (repo.path / ".mlog/.gitignore").read_text().strip().endswith("cache/")
+
+
+def test_init_outside_a_repository(tmp_path: Path, cli, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = cli("init")
+    assert result.exit_code == 4 and "not a git repository" in result.stderr, result
+    assert not (tmp_path / ".mlog").exists()
