@@ -122,7 +122,7 @@ def test_uri_and_version() -> None:
     assert (pinned["path"], pinned["version"]) == ("hf://datasets/imdb", "v1.2")
     assert split_uri_version("https://user@host/path") == ("https://user@host/path", None)
     secret = resolve_dataset("https://u:pw@host/x", repo_root="/r", cwd="/r").to_record()
-    assert secret["path"] == "https://u:***@host/x"
+    assert secret["path"] == "https://[REDACTED]@host/x"
 
 
 def test_dvc_file_pointer(repo: Path) -> None:

@@ -20,6 +20,7 @@ import yaml
 
 from mlog.errors import DataError, UsageError
 from mlog.hashing import Hasher, ManifestEntry, SymlinkEntry, TreeHash, has_magic
+from mlog.redact import strip_url_credentials
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
 URI_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -240,12 +241,7 @@ def lfs_pointer_entry(name: str, place: _Place) -> DataEntry | None:
 def uri_entry(name: str, target: str) -> DataEntry:
     """A remote dataset is recorded, never dereferenced: its URI and version if given."""
     uri, version = split_uri_version(target)
-    return DataEntry(name, _strip_password(uri), "uri", None, version=version)
-
-
-def _strip_password(uri: str) -> str:
-    """``s3://user:secret@host`` -> ``s3://user:***@host``: no secrets in git."""
-    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@:]*):[^/@]*@", r"\1:***@", uri)
+    return DataEntry(name, strip_url_credentials(uri), "uri", None, version=version)
 
 
 def _tree_entry(name: str, place: _Place, kind: str, tree: TreeHash) -> DataEntry:
