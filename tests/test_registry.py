@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.conftest import PYTHON, Repo
 
 from mlog import champion, events, registry
 from mlog.store import Store
+from tests.conftest import PYTHON, Repo
 
 TRAIN = """
 import json, sys

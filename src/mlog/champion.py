@@ -192,4 +192,3 @@ def set_for(
     if model is not None:
         events.check_model_name(model)
     return set_champion(store, record, model=model, by=who(store, by), reason=reason, force=force)
-
