@@ -22,7 +22,7 @@ _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
-class _StrictLoader(_BaseLoader):  # type: ignore[misc]
+class _StrictSafeLoader(_BaseLoader):  # type: ignore[misc]
     """Safe loader that refuses duplicate keys and, when asked, aliases."""
 
     allow_aliases = True
@@ -49,7 +49,7 @@ class _StrictLoader(_BaseLoader):  # type: ignore[misc]
         return super().construct_mapping(node, deep)
 
 
-class _NoAliasLoader(_StrictLoader):
+class _NoAliasSafeLoader(_StrictSafeLoader):
     allow_aliases = False
 
 
@@ -80,9 +80,9 @@ def loads(text: str | bytes, *, source: str = "<string>", allow_aliases: bool = 
         decoded = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise RecordError(f"{source}: not valid UTF-8 (byte {exc.start})") from None
-    loader = _StrictLoader if allow_aliases else _NoAliasLoader
-    try:
-        return yaml.load(decoded, Loader=loader)
+    safe_loader = _StrictSafeLoader if allow_aliases else _NoAliasSafeLoader
+    try:  # both loaders are strict subclasses of yaml's (C)SafeLoader
+        return yaml.load(decoded, Loader=safe_loader)
     except yaml.YAMLError as exc:
         raise RecordError(f"{source}: {_describe(exc)}") from None
     except RecursionError:
