@@ -80,9 +80,8 @@ def loads(text: str | bytes, *, source: str = "<string>", allow_aliases: bool = 
         decoded = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise RecordError(f"{source}: not valid UTF-8 (byte {exc.start})") from None
-    safe_loader = _StrictSafeLoader if allow_aliases else _NoAliasSafeLoader
     try:  # both loaders are strict subclasses of yaml's (C)SafeLoader
-        return yaml.load(decoded, Loader=safe_loader)
+        return yaml.load(decoded, Loader=_StrictSafeLoader if allow_aliases else _NoAliasSafeLoader)
     except yaml.YAMLError as exc:
         raise RecordError(f"{source}: {_describe(exc)}") from None
     except RecursionError:
