@@ -13,6 +13,7 @@ from typing import Any
 
 from mlog import records, yamlio
 from mlog.errors import MlogError
+from mlog.events import event_problems
 from mlog.schema import problems
 from mlog.store import RECORD_FILE, Store
 
@@ -131,22 +132,6 @@ def record_problems(document: object, path: Path) -> list[str]:
         found.append("integrity hash does not match the content (the record was edited)")
     if document.get("id") != path.parent.name:
         found.append(f"id {document.get('id')} does not match its directory {path.parent.name}")
-    return found
-
-
-def event_problems(document: object, path: Path) -> list[str]:
-    """Schema violations, a wrong integrity hash, an id or model that disagrees with its path."""
-    if not isinstance(document, dict):
-        return ["an event must be a mapping"]
-    found = problems(document, "registry-event")
-    if found:
-        return found
-    if not records.integrity_matches(document):
-        found.append("integrity hash does not match the content (the event was edited)")
-    if document.get("id") != path.stem:
-        found.append(f"id {document.get('id')} does not match its file name {path.name}")
-    if document.get("model") != path.parent.name:
-        found.append(f"model {document.get('model')} does not match its directory")
     return found
 
 

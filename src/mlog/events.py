@@ -11,11 +11,11 @@ import re
 import secrets
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from mlog import records, yamlio
 from mlog.errors import RecordError, UsageError
-from mlog.schema import validate
+from mlog.schema import problems, validate
 from mlog.store import Store
 
 EVENT_KINDS = ("register", "promote", "approve", "champion", "data_review")
@@ -61,14 +61,27 @@ def models(store: Store) -> list[str]:
 def load_event(path: Path) -> dict[str, Any]:
     """Read one event strictly; a malformed or edited event is a ``RecordError``."""
     document = yamlio.load_file(path, allow_aliases=False)
+    found = event_problems(document, path)
+    if found:
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise RecordError(f"{path}: {found[0]}{more}")
+    return cast("dict[str, Any]", document)  # event_problems refused anything but a mapping
+
+
+def event_problems(document: object, path: Path) -> list[str]:
+    """Schema violations, a wrong integrity hash, an id or model that disagrees with its path."""
     if not isinstance(document, dict):
-        raise RecordError(f"{path}: an event must be a mapping")
-    validate(document, "registry-event", source=str(path))
+        return ["an event must be a mapping"]
+    found = problems(document, "registry-event")
+    if found:
+        return found
     if not records.integrity_matches(document):
-        raise RecordError(f"{path}: integrity hash does not match (the event was edited)")
-    if path.stem != document["id"]:
-        raise RecordError(f"{path}: id {document['id']} does not match its file name")
-    return document
+        found.append("integrity hash does not match the content (the event was edited)")
+    if document.get("id") != path.stem:
+        found.append(f"id {document.get('id')} does not match its file name {path.name}")
+    if document.get("model") != path.parent.name:
+        found.append(f"model {document.get('model')} does not match its directory")
+    return found
 
 
 def load_events(store: Store, model: str) -> list[dict[str, Any]]:
