@@ -190,3 +190,22 @@ def test_alias_bomb_in_config_is_refused_quickly(repo: Repo, cli) -> None:
         "schema_version: 1\ntags:\n" + "".join("  " + line + "\n" for line in BOMB.splitlines())
     )
     assert_refused(repo, cli("run", "--", PYTHON, "-c", TOUCH), 8, "aliases are not allowed")
+
+
+def test_aliases_resolve_and_collide_without_an_index_too(repo: Repo, cli) -> None:
+    """A fresh clone has no index: aliases come from the records' first lines."""
+    import shutil
+
+    repo.git("checkout", "-q", "-b", "other")
+    assert cli("run", "--", PYTHON, "train.py").exit_code == 0
+    repo.commit("run on other")
+    repo.git("checkout", "-q", "main")
+    assert cli("run", "--", PYTHON, "train.py").exit_code == 0
+    repo.commit("run on main")
+    repo.git("merge", "-q", "--no-edit", "other")
+    shutil.rmtree(repo.path / ".mlog/cache")
+    result = cli("show", "v1")
+    assert result.exit_code == 7 and all(i in result.stderr for i in repo.run_ids()), result
+    assert not (repo.path / ".mlog/cache/index.sqlite").exists()
+    assert cli("run", "--", PYTHON, "train.py").exit_code == 0
+    assert cli("show", "v2", "--json").exit_code == 0
