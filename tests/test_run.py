@@ -279,3 +279,22 @@ def test_init_outside_a_repository(tmp_path: Path, cli, monkeypatch) -> None:
     result = cli("init")
     assert result.exit_code == 4 and "not a git repository" in result.stderr, result
     assert not (tmp_path / ".mlog").exists()
+
+
+def test_start_run_works_from_a_worker_thread(repo: Repo) -> None:
+    import threading
+
+    import mlog
+
+    results = []
+
+    def train() -> None:
+        with mlog.start_run(note="thread") as run:
+            mlog.log_metric("acc", 0.6)
+        results.append(run)
+
+    worker = threading.Thread(target=train)
+    worker.start()
+    worker.join()
+    [run] = results
+    assert run.record["status"] == "succeeded" and run.record["metrics"] == {"acc": 0.6}

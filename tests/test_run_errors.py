@@ -209,3 +209,15 @@ def test_aliases_resolve_and_collide_without_an_index_too(repo: Repo, cli) -> No
     assert not (repo.path / ".mlog/cache/index.sqlite").exists()
     assert cli("run", "--", PYTHON, "train.py").exit_code == 0
     assert cli("show", "v2", "--json").exit_code == 0
+
+
+def test_ctrl_c_while_preparing_exits_130_and_records_nothing(repo: Repo, cli, monkeypatch) -> None:
+
+    def interrupted(*_args: object, **_kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("mlog.capture.inputs.capture_inputs", interrupted)
+    result = cli("run", "--", PYTHON, "-c", TOUCH)
+    assert result.exit_code == 130 and result.stderr == "error: interrupted\n", result
+    assert repo.run_ids() == [] and not (repo.path / MARKER).exists()
+    assert not any((repo.path / ".mlog/cache/pending").glob("*.json"))

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import signal
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,37 +29,21 @@ def init(*, cwd: Path) -> InitResult:
 
 
 def run(options: session.RunOptions, *, cwd: Path) -> session.RunResult:
-    """Prepare (refusing bad input), execute, and always write the record."""
+    """Prepare (refusing bad input), execute, and always write the record.
+
+    Ctrl-C while preparing (hashing a large dataset, say) stops at once: nothing ran, so
+    nothing is recorded. Once the command has run, the record is written whatever happens.
+    """
     from mlog import session
 
-    with _deferred_interrupts() as received:
-        prepared = session.prepare(options, cwd)
-    if received:  # Ctrl-C while preparing: nothing ran, so nothing is recorded
-        prepared.store.drop_pending(prepared.run_id)
-        raise KeyboardInterrupt
+    prepared = session.prepare(options, cwd)
     try:
         outcome = session.execute(prepared)
     except MlogError:
         prepared.store.drop_pending(prepared.run_id)
         raise
-    with _deferred_interrupts():
+    with session.deferred_interrupts():
         return session.finish(prepared, outcome)
-
-
-@contextlib.contextmanager
-def _deferred_interrupts() -> Iterator[list[int]]:
-    """Hold SIGINT/SIGTERM back during bookkeeping so no half-written state is left."""
-    received: list[int] = []
-
-    def hold(signum: int, _frame: object) -> None:
-        received.append(signum)
-
-    previous = {sig: signal.signal(sig, hold) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield received
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 @dataclass(frozen=True)

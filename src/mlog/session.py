@@ -10,8 +10,10 @@ from __future__ import annotations
 import contextlib
 import os
 import resource
+import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -190,7 +192,7 @@ def _reserve_alias(prepared: Prepared) -> Prepared:
     Both are taken under one lock so that ids (sorted by time) and aliases agree in order.
     """
     store = prepared.store
-    with store.lock():
+    with deferred_interrupts() as received, store.lock():
         prepared.run_id = prepared.record["id"] = records.new_run_id()
         taken = set(store.alias_numbers().values())
         taken.update(_alias_number(p.get("alias", "")) for p in store.pending_runs().values())
@@ -198,7 +200,29 @@ def _reserve_alias(prepared: Prepared) -> Prepared:
         prepared.alias = alias
         prepared.record["alias"] = alias
         store.write_pending(prepared.run_id, _pending_state(prepared, os.getpid(), None))
+    if received:  # interrupted while reserving: the command never started
+        store.drop_pending(prepared.run_id)
+        raise KeyboardInterrupt
     return prepared
+
+
+@contextlib.contextmanager
+def deferred_interrupts() -> Iterator[list[int]]:
+    """Hold SIGINT/SIGTERM back during bookkeeping so no half-written state is left."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received  # signals are only delivered to the main thread anyway
+        return
+
+    def hold(signum: int, _frame: object) -> None:
+        received.append(signum)
+
+    previous = {sig: signal.signal(sig, hold) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _alias_number(alias: str) -> int:

@@ -29,8 +29,11 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
 
         try:
             return func(*args, **kwargs)
-        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        except (typer.Exit, typer.Abort):
             raise
+        except KeyboardInterrupt:
+            ui.error("interrupted")
+            raise typer.Exit(130) from None
         except MlogError as exc:
             if state["traceback"]:
                 raise
