@@ -55,6 +55,13 @@ registry_cli.register(app)
 check_cli.register(app)
 compare_cli.register(app)
 
+# `mlog --help` lists commands in the order of the workflow, not of registration.
+HELP_ORDER = ("init", "run", "ls", "show", "diff", "champion", "register", "promote", "approve",
+              "deployable", "card", "validate", "check")  # fmt: skip
+app.registered_commands.sort(
+    key=lambda info: HELP_ORDER.index(info.name) if info.name in HELP_ORDER else len(HELP_ORDER)
+)
+
 
 def main() -> None:
     app()
