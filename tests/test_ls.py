@@ -120,3 +120,26 @@ def test_empty_repo_says_how_to_start(cli: Any, repo: Any) -> None:
     result = cli("ls")
     assert result.exit_code == 0, result
     assert "no runs recorded yet" in result.stderr
+
+
+def test_table_shows_the_model_column_only_when_models_differ(repo: Any, cli: Any) -> None:
+    store = Store(repo.path)
+    write(store, make_record(1, metrics={"acc": 0.7}))
+    write(store, make_record(2, metrics={"acc": 0.8}))
+    single = cli("ls")
+    assert single.exit_code == 0 and "model" not in single.stdout.splitlines()[0], single
+    write(store, make_record(3, metrics={"acc": 0.9}, model="ranker"))
+    mixed = cli("ls")
+    assert mixed.exit_code == 0 and "model" in mixed.stdout.splitlines()[0], mixed
+
+
+def test_metrics_that_do_not_fit_are_named_not_squeezed(repo: Any, cli: Any) -> None:
+    store = Store(repo.path)
+    many = {f"metric_number_{i}": i / 10 for i in range(12)}
+    write(store, make_record(1, metrics=many))
+    result = cli("ls")
+    assert result.exit_code == 0, result
+    assert "more metric(s) do not fit" in result.stderr, result
+    assert "metric_number_0" in result.stdout and "metric_number_11" not in result.stdout
+    wide = cli("ls", "--columns", "metrics.metric_number_11")
+    assert "metric_number_11" in wide.stdout and "do not fit" not in wide.stderr, wide

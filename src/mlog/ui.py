@@ -56,12 +56,15 @@ def _escape(text: str) -> str:
     return escape(text)
 
 
-def table(columns: list[str], rows: list[list[str]], *, title: str | None = None) -> None:
+def table(
+    columns: list[str], rows: list[list[str]], *, title: str | None = None, no_wrap: int = 0
+) -> None:
+    """A table on stdout; the first ``no_wrap`` columns are never wrapped (ids, numbers)."""
     from rich.table import Table
 
     grid = Table(title=title, header_style="bold", show_edge=False, pad_edge=False)
-    for column in columns:
-        grid.add_column(column, overflow="fold")
+    for index, column in enumerate(columns):
+        grid.add_column(column, overflow="fold", no_wrap=index < no_wrap)
     for row in rows:
         grid.add_row(*row)
     out().print(grid)

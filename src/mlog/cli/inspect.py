@@ -77,13 +77,32 @@ def ls_command(
             else "no runs recorded yet (start one with `mlog run -- python train.py`)"
         )
         return
-    extra = keys or [f"metrics.{name}" for name in sorted({n for r in runs for n in r.metrics})[:6]]
-    headers = [key.removeprefix("metrics.") if not keys else key for key in extra]
-    columns_shown = ["run", "model", "status", "started (UTC)", "took", "commit", *headers, "note"]
-    ui.table(columns_shown, [_ls_row(run, extra) for run in runs])
+    show_model = len({run.model for run in runs}) > 1
+    extra = keys or _metrics_that_fit(runs, show_model)
+    headers = [key.removeprefix("metrics.") for key in extra]
+    fixed = ["run", *(["model"] if show_model else []), "status", "started (UTC)", "took", "commit"]
+    rows = [_ls_row(run, extra, show_model) for run in runs]
+    ui.table([*fixed, *headers, "note"], rows, no_wrap=len(fixed) + len(headers))
+    hidden = len({n for run in runs for n in run.metrics}) - len(extra)
+    if not keys and hidden > 0:
+        ui.info(f"{hidden} more metric(s) do not fit: widen the terminal or pick --columns")
 
 
-def _ls_row(run: Any, keys: list[str]) -> list[str]:
+def _metrics_that_fit(runs: list[Any], show_model: bool) -> list[str]:
+    """As many metric columns as the terminal has room for (the note column takes the rest)."""
+    from mlog import ui
+
+    room = ui.out().width - (74 if show_model else 58)  # the fixed columns, a short note
+    chosen = []
+    for name in sorted({n for run in runs for n in run.metrics}):
+        room -= max(len(name), 9) + 3
+        if room < 0:
+            break
+        chosen.append(f"metrics.{name}")
+    return chosen
+
+
+def _ls_row(run: Any, keys: list[str], show_model: bool) -> list[str]:
     from mlog import ui
 
     def cell(key: str) -> str:
@@ -97,9 +116,9 @@ def _ls_row(run: Any, keys: list[str]) -> list[str]:
     commit = run.commit[:8] + ("+dirty" if run.dirty else "")
     return [
         run.alias,
-        run.model,
+        *([run.model] if show_model else []),
         status,
-        run.started_at[:19].replace("T", " "),
+        run.started_at[:16].replace("T", " "),
         ui.format_duration(run.duration_s),
         commit,
         *(cell(key) for key in keys),
