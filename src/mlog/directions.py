@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,12 +62,6 @@ def direction_for(name: str, configured: Mapping[str, Mapping[str, Any]]) -> Dir
     if goal in (MAXIMIZE, MINIMIZE):
         return Direction(str(goal), tolerance, guessed=False)
     return Direction(guess_goal(name), tolerance, guessed=True)
-
-
-def directions_for(
-    names: Iterable[str], configured: Mapping[str, Mapping[str, Any]]
-) -> dict[str, Direction]:
-    return {name: direction_for(name, configured) for name in sorted(set(names))}
 
 
 def is_number(value: Any) -> bool:

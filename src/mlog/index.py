@@ -288,9 +288,6 @@ class RunIndex:
         rows = self.conn.execute("SELECT id, alias FROM runs WHERE alias IS NOT NULL")
         return {run_id: int(number) for run_id, number in rows}
 
-    def all_keys(self) -> list[str]:
-        return sorted(self.key_ids())
-
     def search(
         self,
         where: query.Node | None = None,

@@ -143,12 +143,6 @@ class Store:
         atomic.fsync_dir(self.runs_dir)
         return final
 
-    def read_sidecar(self, run_id: str, name: str) -> bytes | None:
-        try:
-            return (self.run_dir(run_id) / name).read_bytes()
-        except FileNotFoundError:
-            return None
-
     # -- registry ----------------------------------------------------------
     def write_new_file(self, path: Path, text: str) -> None:
         """Write a file that must not exist yet (events are never overwritten)."""
