@@ -223,16 +223,10 @@ class RunIndex:
         try:
             record = self.store.load_record(run_id)
         except MlogError as exc:
-            return sig, self._alias_from_head(run_id), str(exc), {}
+            return sig, alias_from_head(self.store, run_id), str(exc), {}
         alias = str(record.get("alias", ""))
         number = int(alias[1:]) if alias[:1] == "v" and alias[1:].isdigit() else None
         return sig, number, None, query.present_values(record)
-
-    def _alias_from_head(self, run_id: str) -> int | None:
-        with contextlib.suppress(OSError), open(self.store.record_path(run_id), "rb") as handle:
-            match = _ALIAS_HEAD.search(handle.read(4096))
-            return int(match.group(1)) if match else None
-        return None
 
     def _apply(self, on_disk: dict[str, str], loaded: dict[str, Any]) -> None:
         """Under the write lock, diff again (another process may have done the work)."""
@@ -411,13 +405,16 @@ def alias_numbers(store: Store) -> dict[str, int]:
 
 
 def _alias_heads(store: Store) -> dict[str, int]:
-    numbers = {}
-    for run_id in store.run_ids():
-        with contextlib.suppress(OSError), open(store.record_path(run_id), "rb") as handle:
-            match = _ALIAS_HEAD.search(handle.read(4096))
-            if match:
-                numbers[run_id] = int(match.group(1))
-    return numbers
+    numbers = {run_id: alias_from_head(store, run_id) for run_id in store.run_ids()}
+    return {run_id: number for run_id, number in numbers.items() if number is not None}
+
+
+def alias_from_head(store: Store, run_id: str) -> int | None:
+    """The alias number from a record's ``alias:`` line, without parsing the record."""
+    with contextlib.suppress(OSError), open(store.record_path(run_id), "rb") as handle:
+        match = _ALIAS_HEAD.search(handle.read(4096))
+        return int(match.group(1)) if match else None
+    return None
 
 
 def check_errors(stats: RefreshStats) -> None:
