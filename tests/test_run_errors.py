@@ -159,7 +159,7 @@ def test_show_with_no_runs(repo: Repo, cli) -> None:
     assert result.exit_code == 6 and "no runs recorded yet" in result.stderr, result
 
 
-def test_duplicate_alias_after_merge_lists_both_ids(repo: Repo, cli) -> None:
+def merge_two_branches_that_both_made_v1(repo: Repo, cli) -> None:
     repo.git("checkout", "-q", "-b", "other")
     assert cli("run", "--", PYTHON, "train.py").exit_code == 0
     repo.commit("run on other")
@@ -167,6 +167,10 @@ def test_duplicate_alias_after_merge_lists_both_ids(repo: Repo, cli) -> None:
     assert cli("run", "--", PYTHON, "train.py").exit_code == 0
     repo.commit("run on main")
     repo.git("merge", "-q", "--no-edit", "other")
+
+
+def test_duplicate_alias_after_merge_lists_both_ids(repo: Repo, cli) -> None:
+    merge_two_branches_that_both_made_v1(repo, cli)
     ids = repo.run_ids()
     assert len(ids) == 2
     result = cli("show", "v1")
@@ -196,13 +200,7 @@ def test_aliases_resolve_and_collide_without_an_index_too(repo: Repo, cli) -> No
     """A fresh clone has no index: aliases come from the records' first lines."""
     import shutil
 
-    repo.git("checkout", "-q", "-b", "other")
-    assert cli("run", "--", PYTHON, "train.py").exit_code == 0
-    repo.commit("run on other")
-    repo.git("checkout", "-q", "main")
-    assert cli("run", "--", PYTHON, "train.py").exit_code == 0
-    repo.commit("run on main")
-    repo.git("merge", "-q", "--no-edit", "other")
+    merge_two_branches_that_both_made_v1(repo, cli)
     shutil.rmtree(repo.path / ".mlog/cache")
     result = cli("show", "v1")
     assert result.exit_code == 7 and all(i in result.stderr for i in repo.run_ids()), result
