@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from mlog.hashcache import HashCache
-from mlog.hashing import Hasher
+from mlog.storage.hashcache import HashCache
+from mlog.storage.hashing import Hasher
 
 MiB = 1 << 20
 
@@ -125,7 +125,7 @@ def bench_small(tmp: Path, count: int, rows: list[tuple[str, str, str]]) -> None
 SPARSE_CHILD = """
 import sys
 sys.path.insert(0, sys.argv[2])
-from mlog.hashing import Hasher
+from mlog.storage.hashing import Hasher
 Hasher().hash_file(sys.argv[1])
 """
 

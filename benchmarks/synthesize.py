@@ -18,9 +18,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from mlog import records, yamlio
-from mlog.schema import validate
-from mlog.store import Store
+from mlog.storage import records, yamlio
+from mlog.storage.schema import validate
+from mlog.storage.store import Store
 
 MODELS = ("fraud-gbm", "churn-xgb", "ranker", "default")
 TEAMS = ("fraud", "growth", "search")

@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from mlog import events, records, yamlio
-from mlog.checks import Finding
+from mlog.audit.checks import Finding
 from mlog.cli.check import github_annotation
-from mlog.store import Store
+from mlog.registry import events
+from mlog.storage import records, yamlio
+from mlog.storage.store import Store
 
 if TYPE_CHECKING:
     from tests.conftest import Repo

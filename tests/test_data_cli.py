@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from mlog import ui
-from mlog.hashing import manifest_from_bytes
-from mlog.store import Store
+from mlog.storage.hashing import manifest_from_bytes
+from mlog.storage.store import Store
 from tests.conftest import PYTHON, Repo
 from tests.test_run_errors import MARKER, TOUCH, assert_refused
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import xxhash
 
-from mlog.datasets import (
+from mlog.capture.datasets import (
     default_name,
     parse_declaration,
     resolve_artifact,
@@ -17,7 +17,7 @@ from mlog.datasets import (
     split_uri_version,
 )
 from mlog.errors import DataError, UsageError
-from mlog.hashing import Hasher
+from mlog.storage.hashing import Hasher
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlog import gitio
-from mlog.diff import Side, compare_versions, diff_records, mirror, package_changes
-from mlog.hashing import ManifestEntry
+from mlog.compare.diff import Side, compare_versions, diff_records, mirror, package_changes
+from mlog.storage import gitio
+from mlog.storage.hashing import ManifestEntry
 from tests.conftest import PYTHON, Repo
 
 TRAIN = """\

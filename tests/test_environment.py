@@ -28,7 +28,7 @@ from mlog.capture.packages import (
     packages_of_interpreter,
     training_interpreter,
 )
-from mlog.redact import REDACTED
+from mlog.storage.redact import REDACTED
 
 BANNER = """\
 +-----------------------------------------------------------------------------------------+

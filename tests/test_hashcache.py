@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mlog.hashcache import HashCache
-from mlog.hashing import FileKey, Hasher
+from mlog.storage.hashcache import HashCache
+from mlog.storage.hashing import FileKey, Hasher
 
 
 @pytest.fixture
@@ -104,8 +104,8 @@ def test_large_inode_numbers_fit(tmp_path: Path) -> None:
 WRITER = textwrap.dedent(
     """
     import sys
-    from mlog.hashcache import HashCache
-    from mlog.hashing import FileKey
+    from mlog.storage.hashcache import HashCache
+    from mlog.storage.hashing import FileKey
     cache = HashCache(sys.argv[1], racy_window_ns=0, timeout=60)
     tag = sys.argv[2]
     for batch in range(20):

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mlog.errors import DataError
-from mlog.hashing import (
+from mlog.storage.hashing import (
     Hasher,
     ManifestEntry,
     diff_manifests,
@@ -262,7 +262,7 @@ def test_corrupt_manifest() -> None:
 
 
 def test_large_files_take_the_mapped_path_with_the_same_digest(tmp_path: Path) -> None:
-    from mlog import hashing
+    from mlog.storage import hashing
 
     big = tmp_path / "big.bin"
     block = bytes(range(256)) * 4096

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from mlog import records, yamlio
+from mlog.storage import records, yamlio
 
 if TYPE_CHECKING:
     from tests.conftest import Repo
@@ -281,8 +281,8 @@ def test_pre_commit_refuses_a_deleted_record(repo: Repo, hooked: Any) -> None:
 
 
 def test_pre_commit_refuses_an_edited_event(repo: Repo, hooked: Any) -> None:
-    from mlog import events
-    from mlog.store import Store
+    from mlog.registry import events
+    from mlog.storage.store import Store
 
     (run_id, _), run_hooks = hooked
     store = Store(repo.path)

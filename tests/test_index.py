@@ -14,9 +14,11 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlog import index, query, records, yamlio
-from mlog.schema import validate
-from mlog.store import Store
+from mlog.query import index
+from mlog.query import language as query
+from mlog.storage import records, yamlio
+from mlog.storage.schema import validate
+from mlog.storage.store import Store
 
 START = datetime(2025, 1, 1, tzinfo=timezone.utc)
 SHA = "a" * 40

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from mlog.store import Store
+from mlog.storage.store import Store
 from tests.test_index import make_record, write
 
 

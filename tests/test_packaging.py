@@ -32,10 +32,10 @@ def test_a_built_wheel_validates_a_record_without_the_source_tree(
         archive.extractall(site)
     record = next((repo.path / ".mlog/runs").glob("*/record.yaml"))
     script = (
-        "import sys, mlog.schema, mlog.yamlio, pathlib;"
-        "assert mlog.schema.__file__.startswith(sys.argv[2]), mlog.schema.__file__;"
-        "doc = mlog.yamlio.load_file(pathlib.Path(sys.argv[1]));"
-        "print(mlog.schema.problems(doc, 'run'))"
+        "import sys, mlog.storage.schema, mlog.storage.yamlio, pathlib;"
+        "assert mlog.storage.schema.__file__.startswith(sys.argv[2]), mlog.storage.schema.__file__;"
+        "doc = mlog.storage.yamlio.load_file(pathlib.Path(sys.argv[1]));"
+        "print(mlog.storage.schema.problems(doc, 'run'))"
     )
     done = subprocess.run(
         [

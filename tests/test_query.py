@@ -7,7 +7,7 @@ import math
 import pytest
 
 from mlog.errors import UsageError
-from mlog.query import (
+from mlog.query.language import (
     BoolOp,
     Compare,
     Exists,

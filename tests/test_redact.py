@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlog.redact import (
+from mlog.storage.redact import (
     REDACTED,
     is_secret_name,
     name_words,

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from mlog import champion, events, registry
-from mlog.store import Store
+from mlog.registry import champion, events
+from mlog.registry import fold as registry
+from mlog.storage.store import Store
 from tests.conftest import PYTHON, Repo
 
 TRAIN = """

@@ -23,9 +23,10 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from mlog import events, registry
 from mlog.errors import MlogError
-from mlog.store import Store
+from mlog.registry import events
+from mlog.registry import fold as registry
+from mlog.storage.store import Store
 from tests.conftest import Repo
 from tests.test_registry import setup_training, train
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from mlog import records
+from mlog.storage import records
 from tests.conftest import PYTHON, Repo
 
 TRAIN_WITH_API = """

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 import yaml
 
-from mlog.directions import MAXIMIZE, MINIMIZE, Direction, direction_for, guess_goal, judge
-from mlog.validation import overall
+from mlog.compare.directions import MAXIMIZE, MINIMIZE, Direction, direction_for, guess_goal, judge
+from mlog.compare.validation import overall
 from tests.conftest import PYTHON, Repo
 
 TRAIN = """\

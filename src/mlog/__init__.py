@@ -18,8 +18,11 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from mlog.capture.spool import RUN_ID_ENV as RUN_ID_ENV
+from mlog.capture.spool import SPOOL_ENV as SPOOL_ENV
+
 if TYPE_CHECKING:
-    from mlog.session import RunResult
+    from mlog.capture.session import RunResult
 
 __all__ = [
     "__version__",
@@ -34,8 +37,6 @@ __all__ = [
 ]
 __version__ = "0.1.0"
 
-SPOOL_ENV = "MLOG_SPOOL"
-RUN_ID_ENV = "MLOG_RUN_ID"
 _warned = False
 
 
@@ -128,7 +129,7 @@ def start_run(
     The record is written when the block ends, with status ``failed`` or
     ``interrupted`` if it raised. The yielded object's ``record`` is filled then.
     """
-    from mlog.session import in_process_run
+    from mlog.capture.session import in_process_run
 
     with in_process_run(
         model=model,

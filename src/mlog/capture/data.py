@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from mlog.errors import DataError
 
 if TYPE_CHECKING:
-    from mlog.hashing import Hasher
-    from mlog.store import Store
+    from mlog.storage.hashing import Hasher
+    from mlog.storage.store import Store
 
 
 class Progress(Protocol):
@@ -32,8 +32,8 @@ class HashSettings:
 
 def new_hasher(store: Store, settings: HashSettings) -> Hasher:
     """A hasher that shares this clone's hash cache, so unchanged files are not re-read."""
-    from mlog.hashcache import HashCache
-    from mlog.hashing import Hasher
+    from mlog.storage.hashcache import HashCache
+    from mlog.storage.hashing import Hasher
 
     progress = settings.progress
     return Hasher(
@@ -61,8 +61,8 @@ def hash_datasets(
     store: Store, declared: list[tuple[str, Path]], settings: HashSettings
 ) -> dict[str, Any]:
     """Hash every ``(declaration, base directory)``; manifests go to the object store once."""
-    from mlog.datasets import check_unique_names, parse_declaration, resolve_dataset
-    from mlog.hashing import manifest_to_bytes
+    from mlog.capture.datasets import check_unique_names, parse_declaration, resolve_dataset
+    from mlog.storage.hashing import manifest_to_bytes
 
     names = check_unique_names(parse_declaration(text) for text, _ in declared)
     hasher = new_hasher(store, settings)
@@ -83,7 +83,7 @@ def hash_datasets(
 
 def hash_artifact(store: Store, path: str, settings: HashSettings) -> dict[str, Any]:
     """Hash one output after the run; absent outputs come back with ``present: false``."""
-    from mlog.datasets import resolve_artifact
+    from mlog.capture.datasets import resolve_artifact
 
     root = str(store.repo_root)
     entry = resolve_artifact(path, repo_root=root, cwd=root, hasher=new_hasher(store, settings))

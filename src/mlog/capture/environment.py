@@ -26,7 +26,7 @@ from mlog.capture.packages import (
     lock_file_hashes,
     packages_of_interpreter,
 )
-from mlog.redact import REDACTED, is_secret_name, strip_url_credentials
+from mlog.storage.redact import REDACTED, is_secret_name, strip_url_credentials
 
 ALLOWED_VARIABLES = frozenset(
     {

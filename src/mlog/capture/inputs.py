@@ -12,15 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlog import gitio
 from mlog.capture.params import read_params
 from mlog.errors import MlogError, UsageError
+from mlog.storage import gitio
 
 if TYPE_CHECKING:
     from mlog.capture.data import HashSettings
-    from mlog.config import Config
-    from mlog.session import RunOptions
-    from mlog.store import Store
+    from mlog.capture.session import RunOptions
+    from mlog.storage.config import Config
+    from mlog.storage.store import Store
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ def capture_inputs(
     store: Store, config: Config, options: RunOptions, cwd: Path, tree: gitio.WorkingTree
 ) -> Inputs:
     """Validate and capture the run's inputs, merging config defaults with the options."""
-    from mlog.redact import redact_argv, redact_mapping
+    from mlog.storage.redact import redact_argv, redact_mapping
 
     root = store.repo_root
     argv, argv_redacted = redact_argv(list(options.argv))
@@ -157,7 +157,7 @@ def _environment(store: Store, config: Config, options: RunOptions) -> dict[str,
 
 def _dirty_evidence(store: Store, tree: gitio.WorkingTree) -> dict[str, Any]:
     """What makes a dirty run reproducible anyway: the patch and the untracked files' hashes."""
-    from mlog.hashing import hash_file
+    from mlog.storage.hashing import hash_file
 
     untracked = []
     for path in tree.untracked:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mlog.capture.params import read_structured
-from mlog.flatten import flatten
+from mlog.storage.flatten import flatten
 
 
 @dataclass

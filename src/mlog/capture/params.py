@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mlog import yamlio
 from mlog.errors import ConfigError, RecordError
-from mlog.flatten import flatten
+from mlog.storage import yamlio
+from mlog.storage.flatten import flatten
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -10,7 +10,7 @@ import typer
 from mlog.cli.common import JsonOption, cwd, handle_errors
 
 if TYPE_CHECKING:
-    from mlog.checks import CheckReport, Finding
+    from mlog.audit.checks import CheckReport, Finding
 
 
 class OutputFormat(str, Enum):
@@ -56,7 +56,7 @@ def check_command(
         mlog check --format github
         mlog check --json | jq '.findings[] | select(.severity == "error")'
     """
-    from mlog.checks import run_check
+    from mlog.audit.checks import run_check
     from mlog.errors import CheckFailed
 
     report = run_check(cwd=cwd(), full=full)
@@ -150,8 +150,8 @@ def hook_command(
         mlog hook artifacts models/model.pt
     """
     from mlog import ui
+    from mlog.audit.hooks import run_hook
     from mlog.errors import CheckFailed
-    from mlog.hooks import run_hook
 
     findings = run_hook(name, cwd=cwd(), files=list(files or []))
     for finding in findings:

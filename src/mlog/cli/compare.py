@@ -72,7 +72,8 @@ def diff_command(
         mlog diff v1 v2 --json | jq '.metrics'
         mlog diff v4 v5 --exit-code || echo "runs differ"
     """
-    from mlog import diff, ui
+    from mlog import ui
+    from mlog.compare import diff
 
     result = diff.diff_runs(cwd=cwd(), a=a, b=b, include_same=show_all)
     for warning in result["warnings"]:
@@ -414,7 +415,8 @@ def champion_command(
         mlog champion --model fraud --json
         mlog champion v3 --reason "best AUC on the March data"
     """
-    from mlog import champion, ui
+    from mlog import ui
+    from mlog.registry import champion
 
     if run is None:
         shown = champion.show(cwd=cwd(), model=model)
@@ -475,7 +477,8 @@ def data_diff_command(
         mlog data diff champion latest --dataset train
         mlog data diff v1 v2 --json | jq '.datasets[0].files.added.paths'
     """
-    from mlog import diff, ui
+    from mlog import ui
+    from mlog.compare import diff
 
     result = diff.data_diff(cwd=cwd(), a=a, b=b, dataset=dataset)
     for warning in result["warnings"]:

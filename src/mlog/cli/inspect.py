@@ -63,7 +63,7 @@ def ls_command(
         mlog ls --json | jq '.[0].metrics'
     """
     from mlog import api, ui
-    from mlog.listing import parse_columns
+    from mlog.query.listing import parse_columns
 
     keys = list(parse_columns(columns))
     runs = api.list_runs(cwd=cwd(), where=where, sort=sort, limit=limit, columns=keys)
@@ -142,8 +142,9 @@ def show_command(
         mlog show latest --json
         mlog show latest~1 --yaml
     """
-    from mlog import api, ui, yamlio
+    from mlog import api, ui
     from mlog.cli.render import render_record
+    from mlog.storage import yamlio
 
     record = api.show(cwd=cwd(), ref=run)
     if json_output:

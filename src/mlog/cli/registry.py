@@ -10,8 +10,8 @@ import typer
 from mlog.cli.common import JsonOption, cwd, handle_errors
 
 if TYPE_CHECKING:
-    from mlog.registry import GateResult, ModelState
-    from mlog.store import Store
+    from mlog.registry.fold import GateResult, ModelState
+    from mlog.storage.store import Store
 
 ByOption = Annotated[
     str | None,
@@ -66,7 +66,8 @@ def register_command(
         mlog register latest --model fraud
         mlog register v7 --model fraud --version 2026-q1 --reason "quarterly retrain"
     """
-    from mlog import registry, ui
+    from mlog import ui
+    from mlog.registry import fold as registry
 
     created = registry.register(_store(), run, model=model, version=version, by=by, reason=reason)
     if json_output:
@@ -99,7 +100,8 @@ def promote_command(
         mlog promote fraud@v3 --to production --reason "beats v2 on AUC"
         mlog promote fraud@v3 --to production --force --reason "hotfix, INC-123"
     """
-    from mlog import registry, ui
+    from mlog import ui
+    from mlog.registry import fold as registry
 
     try:
         done = registry.promote(_store(), target, to=to, by=by, reason=reason, force=force)
@@ -143,7 +145,8 @@ def approve_command(
         mlog approve fraud@v3
         mlog approve fraud@v3 --by risk-officer@example.com --reason "fairness review FR-12"
     """
-    from mlog import registry, ui
+    from mlog import ui
+    from mlog.registry import fold as registry
 
     approval = registry.approve(_store(), target, by=by, reason=reason)
     if json_output:
@@ -168,8 +171,9 @@ def registry_ls_command(
         mlog registry ls
         mlog registry ls fraud --json | jq '.[0].production'
     """
-    from mlog import registry, ui
+    from mlog import ui
     from mlog.errors import GateError
+    from mlog.registry import fold as registry
 
     store = _store()
     states = [registry.load_state(store, model)] if model else registry.all_states(store)
@@ -219,7 +223,8 @@ def registry_history_command(
         mlog registry history fraud
         mlog registry history fraud --json | jq '.[] | select(.forced)'
     """
-    from mlog import registry, ui
+    from mlog import ui
+    from mlog.registry import fold as registry
 
     trail = registry.history(_store(), model, limit=limit)
     if json_output:
@@ -268,7 +273,8 @@ def deployable_command(
         mlog deployable fraud --verify
         mlog deployable fraud --stage staging --json | jq -r '.artifacts[0].path'
     """
-    from mlog import registry, ui
+    from mlog import ui
+    from mlog.registry import fold as registry
 
     found = registry.deployable(_store(), model, stage=stage, verify=verify)
     if json_output:
@@ -308,8 +314,10 @@ def card_command(
         mlog card fraud@v3 -o MODEL_CARD.md
         mlog card latest --format html -o card.html
     """
-    from mlog import atomic, cards, ui
+    from mlog import ui
     from mlog.errors import UsageError
+    from mlog.registry import cards
+    from mlog.storage import atomic
 
     if fmt not in ("md", "html", "json"):
         raise UsageError(f"unknown card format {fmt!r} (use md, html or json)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlog import ui
-from mlog.flatten import flatten
+from mlog.storage.flatten import flatten
 
 
 def render_record(record: dict[str, Any]) -> None:

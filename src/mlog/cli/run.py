@@ -137,7 +137,7 @@ def run_command(
     ] = False,
 ) -> None:
     from mlog import api, ui
-    from mlog.session import RunOptions
+    from mlog.capture.session import RunOptions
 
     options = RunOptions(
         argv=tuple(command or ()),

@@ -1,7 +1,7 @@
 """What changed between two runs: params, metrics, series, data, code, environment, command.
 
 :func:`diff_records` is pure: it takes two records plus what was read beforehand
-from objects and git (:class:`Side`, :class:`~mlog.gitio.CodeHistory`) and returns
+from objects and git (:class:`Side`, :class:`~mlog.storage.gitio.CodeHistory`) and returns
 plain JSON-ready data. Every entry carries ``change`` (``added``, ``removed``,
 ``changed`` or ``same``) and ``old``/``new``, so :func:`mirror` can turn
 ``diff(a, b)`` into ``diff(b, a)`` and a run diffed with itself is empty.
@@ -17,21 +17,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mlog.directions import (
+from mlog.compare.directions import (
     MAXIMIZE,
     Direction,
     direction_for,
     is_number,
     judge,
 )
-from mlog.flatten import flatten
+from mlog.storage.flatten import flatten
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from mlog.gitio import CodeHistory
-    from mlog.hashing import ManifestEntry
-    from mlog.store import Store
+    from mlog.storage.gitio import CodeHistory
+    from mlog.storage.hashing import ManifestEntry
+    from mlog.storage.store import Store
 
 ADDED, REMOVED, CHANGED, SAME = "added", "removed", "changed", "same"
 FLIP = {ADDED: REMOVED, REMOVED: ADDED, CHANGED: CHANGED, SAME: SAME}
@@ -231,7 +231,7 @@ def file_changes(
     old: tuple[ManifestEntry, ...], new: tuple[ManifestEntry, ...], *, max_paths: int | None
 ) -> dict[str, Any]:
     """Counts and the first paths of files added, removed and modified between two manifests."""
-    from mlog.hashing import diff_manifests
+    from mlog.storage.hashing import diff_manifests
 
     found = diff_manifests(old, new)
     listed = {
@@ -418,7 +418,7 @@ def _mirror_packages(packages: Mapping[str, list[dict[str, Any]]]) -> dict[str, 
 def read_side(store: Store, record: Mapping[str, Any], warnings: list[str]) -> Side:
     """Package lines and dataset manifests of a run; unreadable objects become warnings."""
     from mlog.errors import MlogError
-    from mlog.hashing import manifest_from_bytes
+    from mlog.storage.hashing import manifest_from_bytes
 
     packages = None
     object_id = ((record.get("environment") or {}).get("packages") or {}).get("object")
@@ -468,7 +468,7 @@ def compare(
 
 
 def _history(store: Store, old: Mapping[str, Any], new: Mapping[str, Any]) -> CodeHistory | None:
-    from mlog import gitio
+    from mlog.storage import gitio
 
     before, after = (old.get("code") or {}).get("commit"), (new.get("code") or {}).get("commit")
     if not before or not after or before == after:
@@ -480,12 +480,12 @@ def pick_runs(store: Store, a: str | None, b: str | None) -> tuple[str, str, str
     """Resolve A and B with the defaults: B the newest run, A the champion of B's model, else
     the run before B. The third value says how A was chosen: ``given``, ``champion`` or
     ``previous``."""
-    from mlog import refs
+    from mlog.api import refs
 
     new_id = refs.resolve(store, b or "latest")
     if a:
         return refs.resolve(store, a), new_id, "given"
-    from mlog.champion import champion_record, current_champion
+    from mlog.registry.champion import champion_record, current_champion
 
     model = store.load_record(new_id).get("model") or store.config().model
     champ = current_champion(store, str(model))
@@ -528,8 +528,7 @@ def diff_runs(
 
 def data_diff(*, cwd: Path, a: str, b: str, dataset: str | None = None) -> dict[str, Any]:
     """``mlog data diff``: every dataset of two runs, with every file added, removed, modified."""
-    from mlog import refs
-    from mlog.api import open_store
+    from mlog.api import open_store, refs
     from mlog.errors import NotFoundError
 
     store = open_store(cwd)

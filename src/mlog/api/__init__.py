@@ -6,19 +6,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlog import gitio, refs
+from mlog.api import refs
 from mlog.errors import MlogError
-from mlog.store import InitResult, Store
+from mlog.storage import gitio
+from mlog.storage.store import InitResult, Store
 
 if TYPE_CHECKING:
-    from mlog import session
+    from mlog.capture import session
 
 
 def open_store(cwd: Path) -> Store:
     """The store of the repository around ``cwd``, with orphaned runs recorded first."""
     store = Store(gitio.repo_root(cwd))
     if store.has_pending():  # checked first: importing the run machinery costs ~25 ms
-        from mlog.session import recover_orphans
+        from mlog.capture.session import recover_orphans
 
         recover_orphans(store)
     return store
@@ -34,7 +35,7 @@ def run(options: session.RunOptions, *, cwd: Path) -> session.RunResult:
     Ctrl-C while preparing (hashing a large dataset, say) stops at once: nothing ran, so
     nothing is recorded. Once the command has run, the record is written whatever happens.
     """
-    from mlog import session
+    from mlog.capture import session
 
     prepared = session.prepare(options, cwd)
     try:
@@ -79,7 +80,7 @@ def list_runs(
     Served by the derived index in ``.mlog/cache/``; unreadable records raise,
     so a broken file is never hidden.
     """
-    from mlog import listing
+    from mlog.query import listing
 
     store = open_store(cwd)
     rows = listing.list_runs(
@@ -102,7 +103,7 @@ class ValidationIssue:
 
 def validate(*, cwd: Path, paths: list[Path] | None = None) -> tuple[int, list[ValidationIssue]]:
     """Schema and integrity of records and config; returns (files checked, issues)."""
-    from mlog.checks import validate_files
+    from mlog.audit.checks import validate_files
 
     store = Store(gitio.repo_root(cwd))
     targets = paths if paths else _default_targets(store)
@@ -111,7 +112,7 @@ def validate(*, cwd: Path, paths: list[Path] | None = None) -> tuple[int, list[V
 
 
 def _default_targets(store: Store) -> list[Path]:
-    from mlog import events
+    from mlog.registry import events
 
     targets = [store.config_path] if store.config_path.exists() else []
     targets.extend(store.record_path(run_id) for run_id in store.run_ids())

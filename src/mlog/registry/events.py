@@ -13,10 +13,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, cast
 
-from mlog import records, yamlio
 from mlog.errors import RecordError, UsageError
-from mlog.schema import problems, validate
-from mlog.store import Store
+from mlog.storage import records, yamlio
+from mlog.storage.schema import problems, validate
+from mlog.storage.store import Store
 
 EVENT_KINDS = ("register", "promote", "approve", "champion", "data_review")
 MODEL_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlog import yamlio
 from mlog.errors import ConfigError, RecordError
-from mlog.schema import validate
+from mlog.storage import yamlio
+from mlog.storage.schema import validate
 
 CONFIG_TEMPLATE = """\
 # mlog configuration. Every key is optional; command-line options add to these defaults.

@@ -6,9 +6,10 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from mlog import index, query
 from mlog.errors import UsageError
-from mlog.store import Store
+from mlog.query import index
+from mlog.query import language as query
+from mlog.storage.store import Store
 
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 SUMMARY_KEYS = (

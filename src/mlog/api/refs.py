@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from mlog.errors import AmbiguousRefError, NotFoundError, UsageError
-from mlog.store import Store
+from mlog.storage.store import Store
 
 _ALIAS = re.compile(r"^v([1-9][0-9]*)$")
 _LATEST = re.compile(r"^latest(?:~([0-9]+))?$")
@@ -33,14 +33,14 @@ def resolve(store: Store, ref: str) -> str:
 
 def _by_model_version(store: Store, ref: str) -> str:
     """``MODEL@VERSION``: the run a registered model version is pinned to."""
-    from mlog import registry
+    from mlog.registry import fold as registry
 
     return registry.resolve_version(store, ref).run
 
 
 def _champion(store: Store, model: str) -> str:
     """``champion`` (of the config's model) or ``champion:MODEL``: see docs/champion.md."""
-    from mlog.champion import champion_record, current_champion
+    from mlog.registry.champion import champion_record, current_champion
 
     model = model or store.config().model
     found = current_champion(store, model)

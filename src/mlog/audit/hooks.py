@@ -13,9 +13,9 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from mlog.checks import GUARDED_PREFIXES, Finding, validate_files
+from mlog.audit.checks import GUARDED_PREFIXES, Finding, validate_files
 from mlog.errors import MlogError, UsageError
-from mlog.store import Store
+from mlog.storage.store import Store
 
 DEFAULT_ARTIFACT_PATTERNS = (
     "*.pt", "*.pth", "*.ckpt", "*.onnx", "*.pkl", "*.pickle", "*.joblib",
@@ -38,7 +38,7 @@ def validate_hook(store: Store, files: list[str]) -> list[Finding]:
 
 def immutable_hook(store: Store, files: list[str]) -> list[Finding]:
     """Refuse a commit that modifies or deletes a record or event already in HEAD."""
-    from mlog import gitio
+    from mlog.storage import gitio
 
     verb = {"D": "deletes", "M": "modifies", "T": "replaces"}
     return [
@@ -55,7 +55,7 @@ def immutable_hook(store: Store, files: list[str]) -> list[Finding]:
 
 def artifacts_hook(store: Store, files: list[str]) -> list[Finding]:
     """Refuse model files whose content no run record knows: no untracked model."""
-    from mlog import gitio
+    from mlog.storage import gitio
 
     patterns = artifact_patterns(store)
     candidates = [
@@ -116,7 +116,7 @@ class KnownArtifacts:
         return cls(digests, directories)
 
     def knows(self, root: Path, name: str) -> bool:
-        from mlog.hashing import Hasher
+        from mlog.storage.hashing import Hasher
 
         for algorithm in sorted(self.algorithms):
             if Hasher(algorithm).hash_file(root / name) in self.digests:
@@ -129,7 +129,7 @@ class KnownArtifacts:
 
     def _directory_matches(self, root: Path, directory: str) -> bool:
         """A file inside a recorded model directory is known when the whole directory is."""
-        from mlog.hashing import Hasher
+        from mlog.storage.hashing import Hasher
 
         hashes = self.directories[directory]
         algorithms = {h.partition(":")[0] for h in hashes}
@@ -160,7 +160,7 @@ HOOKS: dict[str, Callable[[Store, list[str]], list[Finding]]] = {
 
 def run_hook(name: str, *, cwd: Path, files: list[str]) -> list[Finding]:
     """Run a hook by name (``mlog hook NAME FILES...``) on files named relative to ``cwd``."""
-    from mlog import gitio
+    from mlog.storage import gitio
 
     hook = HOOKS.get(name)
     if hook is None:

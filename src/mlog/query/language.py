@@ -24,7 +24,7 @@ from functools import cache
 from typing import Any
 
 from mlog.errors import UsageError
-from mlog.flatten import flatten
+from mlog.storage.flatten import flatten
 
 Literal = str | int | float | bool | None
 COMPARISONS = ("=", "!=", "<", "<=", ">", ">=")

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlog import records, yamlio
 from mlog.errors import MlogError
-from mlog.events import event_problems
-from mlog.schema import problems
-from mlog.store import RECORD_FILE, Store
+from mlog.registry.events import event_problems
+from mlog.storage import records, yamlio
+from mlog.storage.schema import problems
+from mlog.storage.store import RECORD_FILE, Store
 
 GUARDED_PREFIXES = (".mlog/runs", ".mlog/registry")
 MAX_YAML_NODES = 100_000
@@ -218,7 +218,7 @@ def _load_valid(
 
 
 def _event_paths(store: Store) -> Iterator[tuple[str, Path]]:
-    from mlog import events
+    from mlog.registry import events
 
     for model in events.models(store):
         for path in events.event_files(store, model):
@@ -227,7 +227,7 @@ def _event_paths(store: Store) -> Iterator[tuple[str, Path]]:
 
 def history_findings(store: Store) -> list[Finding]:
     """Records and events that git history (or the working tree) shows modified or deleted."""
-    from mlog import gitio
+    from mlog.storage import gitio
 
     root = store.repo_root
     changes = gitio.history_changes(root, GUARDED_PREFIXES)
@@ -257,7 +257,7 @@ def _run_of(path: str) -> str | None:
 
 def commit_findings(store: Store, loaded: dict[str, dict[str, Any]]) -> list[Finding]:
     """Every recorded commit must be reachable; a rewritten history is told from a lost one."""
-    from mlog import gitio
+    from mlog.storage import gitio
 
     history = gitio.reachable(store.repo_root)
     found = []
@@ -292,7 +292,7 @@ def _unreachable(path: str, run_id: str, commit: str, tree: str, history: Any) -
 
 def alias_findings(store: Store) -> list[Finding]:
     """Short aliases that name several runs after a merge: ``vN`` then refuses to resolve."""
-    from mlog.refs import alias_collisions
+    from mlog.api.refs import alias_collisions
 
     found = []
     for alias, run_ids in sorted(alias_collisions(store).items()):
@@ -422,7 +422,7 @@ def _declared_files(loaded: dict[str, dict[str, Any]]) -> dict[tuple[str, str], 
 
 
 def _rehash_problem(store: Store, path: str, claims: list[Any]) -> str | None:
-    from mlog.hashing import Hasher
+    from mlog.storage.hashing import Hasher
 
     current: dict[str, str] = {}
     for _run_id, kind, digest in claims:
@@ -449,6 +449,6 @@ def _rehash_problem(store: Store, path: str, claims: list[Any]) -> str | None:
 
 def run_check(*, cwd: Path, full: bool = False) -> CheckReport:
     """``mlog check``: every check over the repository around ``cwd``."""
-    from mlog import gitio
+    from mlog.storage import gitio
 
     return check_repository(Store(gitio.repo_root(cwd)), full=full)

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from mlog.hashing import FileKey
+from mlog.storage.hashing import FileKey
 
 SCHEMA_VERSION = 2
 RACY_WINDOW_NS = 50_000_000

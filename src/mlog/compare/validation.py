@@ -1,6 +1,6 @@
 """The validation report written into every run: is it better than the champion?
 
-Each metric is judged with its direction and tolerance (:mod:`mlog.directions`):
+Each metric is judged with its direction and tolerance (:mod:`mlog.compare.directions`):
 ``improved``, ``within_tolerance``, ``regressed``, ``missing`` (the champion has it,
 this run does not) or ``new`` (only this run has it, not judged). The overall verdict
 is the worst that applies, in this order: ``regressed``, ``missing``, ``improved``,
@@ -13,9 +13,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from mlog.directions import IMPROVED, REGRESSED, WITHIN_TOLERANCE, direction_for, is_number, judge
+from mlog.compare.directions import (
+    IMPROVED,
+    REGRESSED,
+    WITHIN_TOLERANCE,
+    direction_for,
+    is_number,
+    judge,
+)
 from mlog.errors import MlogError, RecordError
-from mlog.store import Store
+from mlog.storage.store import Store
 
 MISSING, NEW = "missing", "new"
 NO_CHAMPION, NO_METRICS = "no_champion", "no_metrics"
@@ -40,7 +47,7 @@ def _check_shape(found: dict[str, Any]) -> None:
     """Refuse a report the record schema would reject, so it can never block writing the run."""
     from jsonschema import Draft202012Validator
 
-    from mlog.schema import load_schema
+    from mlog.storage.schema import load_schema
 
     schema = {**load_schema("run"), "required": []}
     errors = sorted(Draft202012Validator(schema).iter_errors({"validation": found}), key=str)
@@ -50,7 +57,7 @@ def _check_shape(found: dict[str, Any]) -> None:
 
 def report(store: Store, record: Mapping[str, Any]) -> dict[str, Any]:
     """Compare a run with its model's champion, metric by metric, and its data with theirs."""
-    from mlog.champion import champion_record, current_champion
+    from mlog.registry.champion import champion_record, current_champion
 
     config = store.config().metrics
     champ = current_champion(store, str(record.get("model")))
@@ -123,7 +130,7 @@ def data_changes(
     store: Store, champion: Mapping[str, Any], record: Mapping[str, Any]
 ) -> dict[str, Any]:
     """Datasets whose identity differs from the champion's, with file counts from manifests."""
-    from mlog.diff import SAME, data_entries, read_side
+    from mlog.compare.diff import SAME, data_entries, read_side
 
     warnings: list[str] = []
     before, after = read_side(store, champion, warnings), read_side(store, record, warnings)

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlog import events
 from mlog.errors import GateError, NotFoundError
-from mlog.store import Store
+from mlog.registry import events
+from mlog.storage.store import Store
 
 SOURCE_PRODUCTION = "production"
 SOURCE_EVENT = "champion"
@@ -68,7 +68,7 @@ def _production_run(store: Store, model: str) -> str | None:
     ``champion`` events (rule 1 in the module docstring). None when a merge left two
     production versions, so no champion is picked silently.
     """
-    from mlog import registry
+    from mlog.registry import fold as registry
 
     return registry.production_run(store, model)
 
@@ -183,9 +183,8 @@ def set_for(
     force: bool = False,
 ) -> SetResult:
     """``mlog champion RUN``: resolve the run and append the champion event."""
-    from mlog import refs
-    from mlog.api import open_store
-    from mlog.registry import who
+    from mlog.api import open_store, refs
+    from mlog.registry.fold import who
 
     store = open_store(cwd)
     record = store.load_record(refs.resolve(store, ref))

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlog.errors import NotARepoError
-from mlog.redact import strip_url_credentials
+from mlog.storage.redact import strip_url_credentials
 
 if TYPE_CHECKING:
     from git import Repo

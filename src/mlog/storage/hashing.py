@@ -4,7 +4,7 @@ Every digest is written ``"<algorithm>:<hex>"`` (``xxh3_128`` by default). A tre
 directory or a glob) is hashed over its sorted per-file lines, so anyone can recompute
 it without mlog: the exact algorithm is in ``docs/hashing.md``. Files are read once,
 in large reused buffers, by a thread pool (xxhash and ``read`` release the GIL), and
-unchanged files are served from an optional :mod:`mlog.hashcache` cache.
+unchanged files are served from an optional :mod:`mlog.storage.hashcache` cache.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import xxhash
 from mlog.errors import DataError
 
 if TYPE_CHECKING:
-    from mlog.hashcache import HashCache
+    from mlog.storage.hashcache import HashCache
 
 DEFAULT_ALGORITHM = "xxh3_128"
 BUFFER_SIZE = 1 << 20
@@ -436,7 +436,7 @@ class Hasher:
     def _cached(self, items: list[_Item]) -> dict[int, str]:
         if self.cache is None or self.rehash or not items:
             return {}
-        from mlog.hashcache import pack_key
+        from mlog.storage.hashcache import pack_key
 
         rows = self.cache.lookup(self.algorithm, [i.abspath for i in items])
         hits: dict[int, str] = {}

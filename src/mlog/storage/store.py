@@ -21,9 +21,9 @@ from typing import Any
 
 import xxhash
 
-from mlog import atomic, yamlio
-from mlog.config import CONFIG_TEMPLATE, GITIGNORE, Config, load_config
 from mlog.errors import NotFoundError, RecordError
+from mlog.storage import atomic, yamlio
+from mlog.storage.config import CONFIG_TEMPLATE, GITIGNORE, Config, load_config
 
 RECORD_FILE = "record.yaml"
 SERIES_FILE = "series.jsonl"
@@ -125,7 +125,7 @@ class Store:
         Served by the derived index, which parses only runs added since it last looked
         (records never change); an unparsable record still counts, by its ``alias:`` line.
         """
-        from mlog import index
+        from mlog.query import index
 
         return index.alias_numbers(self)
 

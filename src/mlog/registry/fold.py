@@ -16,9 +16,10 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from mlog import events, gitio, records
 from mlog.errors import GateError, MlogError, NotFoundError, RecordError, UsageError
-from mlog.store import Store
+from mlog.registry import events
+from mlog.storage import gitio, records
+from mlog.storage.store import Store
 
 STAGES = ("staging", "production", "archived")
 GATES = ("succeeded", "not_dirty", "artifacts", "validation", "data_review", "approvals")
@@ -314,7 +315,7 @@ def register(
     reason: str | None = None,
 ) -> Version:
     """Append a register event pinning the run, its commit and its artifact hashes."""
-    from mlog import refs
+    from mlog.api import refs
 
     person = who(store, by)
     run_id = refs.resolve(store, run_ref)
@@ -487,7 +488,7 @@ def _gate_validation(given: _GateInput) -> GateResult:
 def _current_validation(store: Store, record: dict[str, Any]) -> dict[str, Any]:
     """Judge against today's champion (it may have changed since the run), else the stored one."""
     try:
-        from mlog import validation
+        from mlog.compare import validation
 
         return validation.report(store, record)
     except (ImportError, MlogError):
@@ -526,7 +527,7 @@ def verify_artifacts(store: Store, version: Version) -> list[dict[str, Any]]:
 
 
 def _artifact_check(store: Store, artifact: dict[str, Any]) -> dict[str, Any]:
-    from mlog.hashing import Hasher, parse_digest
+    from mlog.storage.hashing import Hasher, parse_digest
 
     path = (store.repo_root / artifact["path"]).resolve()
     if not path.is_relative_to(store.repo_root):
@@ -684,7 +685,7 @@ def review_data(
     reason: str | None = None,
 ) -> dict[str, Any]:
     """Set or clear the data review flag of a model (or of one run); the gate reads it."""
-    from mlog import refs
+    from mlog.api import refs
 
     person = who(store, by)
     run_id = refs.resolve(store, run_ref) if run_ref else None

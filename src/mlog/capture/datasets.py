@@ -1,7 +1,7 @@
 """Turn ``--data`` / ``--artifact`` declarations into record entries.
 
 A declaration is ``PATH``, ``NAME=PATH``, a glob, or a URI (``s3://bucket/prefix``,
-optionally ``URI@VERSION``). Local data is hashed with :mod:`mlog.hashing`; data that
+optionally ``URI@VERSION``). Local data is hashed with :mod:`mlog.storage.hashing`; data that
 DVC or git-lfs already identify (``.dvc`` files, ``dvc.lock`` outs, LFS pointers) is
 recorded by the identity those tools computed, without reading the data itself.
 """
@@ -19,8 +19,8 @@ from typing import Any
 import yaml
 
 from mlog.errors import DataError, UsageError
-from mlog.hashing import Hasher, ManifestEntry, SymlinkEntry, TreeHash, has_magic
-from mlog.redact import strip_url_credentials
+from mlog.storage.hashing import Hasher, ManifestEntry, SymlinkEntry, TreeHash, has_magic
+from mlog.storage.redact import strip_url_credentials
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
 URI_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")

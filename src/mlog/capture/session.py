@@ -20,14 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlog import RUN_ID_ENV, SPOOL_ENV, gitio, records, yamlio
 from mlog.capture import metrics as metrics_capture
 from mlog.capture.params import find_seed
 from mlog.capture.process import Outcome, run_child
+from mlog.capture.spool import RUN_ID_ENV, SPOOL_ENV
 from mlog.errors import DirtyTreeError, MlogError, UsageError
-from mlog.events import check_model_name
-from mlog.schema import validate
-from mlog.store import PATCH_FILE, SERIES_FILE, Store
+from mlog.registry.events import check_model_name
+from mlog.storage import gitio, records, yamlio
+from mlog.storage.schema import validate
+from mlog.storage.store import PATCH_FILE, SERIES_FILE, Store
 
 if TYPE_CHECKING:
     from mlog.capture.inputs import Inputs
@@ -272,7 +273,7 @@ def finish(prepared: Prepared, outcome: Outcome | None, recovered: str | None = 
     paths = prepared.artifacts + reported.artifacts
     record["artifacts"] = hash_artifacts(store, paths, record, settings)
     record["status"] = _status(record, outcome)
-    from mlog.validation import attach
+    from mlog.compare.validation import attach
 
     record["validation"] = attach(store, record)  # failures become warnings, never a lost record
     sealed = records.seal(_drop_empty(record))
@@ -302,7 +303,7 @@ def _apply_outcome(record: dict[str, Any], outcome: Outcome | None, recovered: s
 
 
 def _apply_reported(prepared: Prepared, reported: metrics_capture.Reported) -> dict[str, bytes]:
-    from mlog.redact import redact_mapping
+    from mlog.storage.redact import redact_mapping
 
     record = prepared.record
     params, redacted = redact_mapping({**record["params"], **reported.params}, "params")

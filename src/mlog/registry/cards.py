@@ -18,8 +18,10 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlog import refs, registry, yamlio
-from mlog.store import Store
+from mlog.api import refs
+from mlog.registry import fold as registry
+from mlog.storage import yamlio
+from mlog.storage.store import Store
 
 HUMAN_FIELDS = ("intended_use", "out_of_scope", "ethical_considerations", "caveats")
 _LABELS = {
@@ -109,7 +111,7 @@ def build_card(store: Store, ref: str) -> ModelCard:
 
 
 def _state_or_none(store: Store, model: str) -> registry.ModelState | None:
-    from mlog import events
+    from mlog.registry import events
 
     return registry.load_state(store, model) if events.event_files(store, model) else None
 

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlog import query
 from mlog.errors import MlogError, RecordError
-from mlog.store import RECORD_FILE, Store
+from mlog.query import language as query
+from mlog.storage.store import RECORD_FILE, Store
 
 INDEX_FILE = "index.sqlite"
 FORMAT_VERSION = 1
