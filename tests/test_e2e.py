@@ -109,6 +109,10 @@ def test_killed_mlog_leaves_an_orphan_the_next_command_records(repo: Repo) -> No
     time.sleep(1.5)  # let the orphaned training process finish
     listed = mlog(repo, "ls", "--json")
     assert listed.returncode == 0, listed.stderr
+    assert records(repo) == [], "a read-only command wrote a record"
+    assert "mlog recover" in listed.stderr
+    listed = mlog(repo, "recover", "--json")
+    assert listed.returncode == 0, listed.stderr
     [record] = records(repo)
     assert record["status"] == "interrupted" and record["metrics"] == {"acc": 0.7}
     assert "ended before the run finished" in record["command"]["recovered"]

@@ -217,7 +217,7 @@ def test_corrupt_index_is_rebuilt_silently(tmp_path: Path) -> None:
     run_id = write(store, make_record(1))
     store.cache_dir.mkdir(parents=True, exist_ok=True)
     index.index_path(store).write_bytes(b"this is not a database" * 100)
-    assert store.alias_numbers() == {run_id: 1}
+    assert index.alias_numbers(store) == {run_id: 1}
     with sqlite3.connect(index.index_path(store)) as conn:
         assert conn.execute("SELECT count(*) FROM runs").fetchone() == (1,)
     conn.close()
@@ -239,7 +239,7 @@ def test_unreadable_record_keeps_its_alias_but_fails_listing(tmp_path: Path) -> 
     good = write(store, make_record(1))
     bad = make_record(2)
     store.write_run(bad["id"], "schema_version: 1\nalias: v2\nmodel: [unclosed\n", {})
-    assert store.alias_numbers() == {good: 1, bad["id"]: 2}
+    assert index.alias_numbers(store) == {good: 1, bad["id"]: 2}
     with index.opened(store) as runs:
         assert list(runs.last_refresh.errors) == [bad["id"]]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -219,3 +220,19 @@ def test_ctrl_c_while_preparing_exits_130_and_records_nothing(repo: Repo, cli, m
     assert result.exit_code == 130 and result.stderr == "error: interrupted\n", result
     assert repo.run_ids() == [] and not (repo.path / MARKER).exists()
     assert not any((repo.path / ".mlog/cache/pending").glob("*.json"))
+
+
+def test_recover_outside_a_repository_is_a_one_line_error(
+    tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = cli("recover")
+    assert result.exit_code == 4, result
+    assert result.stderr.startswith("error: not a git repository"), result
+
+
+def test_recover_with_nothing_pending_says_so(repo: Repo, cli: Any) -> None:
+    result = cli("recover")
+    assert result.exit_code == 0, result
+    assert "nothing to recover" in result.stderr, result
+    assert repo.run_ids() == []

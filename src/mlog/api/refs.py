@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from mlog.errors import AmbiguousRefError, NotFoundError, UsageError
+from mlog.query import index
 from mlog.storage.store import Store
 
 _ALIAS = re.compile(r"^v([1-9][0-9]*)$")
@@ -58,7 +59,7 @@ def _nth_latest(ids: list[str], back: int, ref: str) -> str:
 
 
 def _by_alias(store: Store, number: int, ref: str) -> str:
-    matches = sorted(run_id for run_id, n in store.alias_numbers().items() if n == number)
+    matches = sorted(run_id for run_id, n in index.alias_numbers(store).items() if n == number)
     if not matches:
         raise NotFoundError(f"unknown run {ref} (see `mlog ls`)")
     if len(matches) > 1:
@@ -81,11 +82,3 @@ def _by_prefix(ids: list[str], ref: str) -> str:
         shown = ", ".join(matches[:5]) + (" ..." if len(matches) > 5 else "")
         raise AmbiguousRefError(f"run prefix {ref} matches {len(matches)} runs: {shown}")
     return matches[0]
-
-
-def alias_collisions(store: Store) -> dict[str, list[str]]:
-    """Aliases that name more than one run (after merging branches), with their ids."""
-    by_alias: dict[str, list[str]] = {}
-    for run_id, number in store.alias_numbers().items():
-        by_alias.setdefault(f"v{number}", []).append(run_id)
-    return {alias: sorted(ids) for alias, ids in by_alias.items() if len(ids) > 1}

@@ -292,7 +292,7 @@ def _unreachable(path: str, run_id: str, commit: str, tree: str, history: Any) -
 
 def alias_findings(store: Store) -> list[Finding]:
     """Short aliases that name several runs after a merge: ``vN`` then refuses to resolve."""
-    from mlog.api.refs import alias_collisions
+    from mlog.query.index import alias_collisions
 
     found = []
     for alias, run_ids in sorted(alias_collisions(store).items()):
@@ -445,10 +445,3 @@ def _rehash_problem(store: Store, path: str, claims: list[Any]) -> str | None:
         f"content on disk matches no recorded hash (run {newest[0]} recorded {newest[2]}, "
         f"now {current.get(newest[2].partition(':')[0])})"
     )
-
-
-def run_check(*, cwd: Path, full: bool = False) -> CheckReport:
-    """``mlog check``: every check over the repository around ``cwd``."""
-    from mlog.storage import gitio
-
-    return check_repository(Store(gitio.repo_root(cwd)), full=full)

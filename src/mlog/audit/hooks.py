@@ -158,14 +158,11 @@ HOOKS: dict[str, Callable[[Store, list[str]], list[Finding]]] = {
 }
 
 
-def run_hook(name: str, *, cwd: Path, files: list[str]) -> list[Finding]:
+def run_hook(store: Store, name: str, *, cwd: Path, files: list[str]) -> list[Finding]:
     """Run a hook by name (``mlog hook NAME FILES...``) on files named relative to ``cwd``."""
-    from mlog.storage import gitio
-
     hook = HOOKS.get(name)
     if hook is None:
         raise UsageError(f"unknown hook {name!r} (use one of: {', '.join(HOOKS)})")
-    store = Store(gitio.repo_root(cwd))
     return hook(store, [_repo_relative(store, cwd, f) for f in files])
 
 

@@ -16,8 +16,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from mlog.errors import DataError, UsageError
 from mlog.storage.hashing import Hasher, ManifestEntry, SymlinkEntry, TreeHash, has_magic
 from mlog.storage.redact import strip_url_credentials
@@ -167,10 +165,14 @@ def _check_parents(place: _Place, repo_root: str, hasher: Hasher) -> None:
 
 
 def _read_yaml(path: str) -> Any:
+    from pathlib import Path
+
+    from mlog.errors import RecordError
+    from mlog.storage import yamlio
+
     try:
-        with open(path, encoding="utf-8") as fh:
-            return yaml.safe_load(fh)
-    except (OSError, yaml.YAMLError) as exc:
+        return yamlio.load_file(Path(path))
+    except RecordError as exc:
         raise DataError(f"cannot read {path}: {exc}") from exc
 
 

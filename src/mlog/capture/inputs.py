@@ -18,7 +18,7 @@ from mlog.storage import gitio
 
 if TYPE_CHECKING:
     from mlog.capture.data import HashSettings
-    from mlog.capture.session import RunOptions
+    from mlog.capture.options import RunOptions
     from mlog.storage.config import Config
     from mlog.storage.store import Store
 

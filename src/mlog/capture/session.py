@@ -21,10 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlog.capture import metrics as metrics_capture
+from mlog.capture.options import RunOptions
 from mlog.capture.params import find_seed
 from mlog.capture.process import Outcome, run_child
 from mlog.capture.spool import RUN_ID_ENV, SPOOL_ENV
 from mlog.errors import DirtyTreeError, MlogError, UsageError
+from mlog.query import index
 from mlog.registry.events import check_model_name
 from mlog.storage import gitio, records, yamlio
 from mlog.storage.schema import validate
@@ -35,25 +37,6 @@ if TYPE_CHECKING:
 
 INTERRUPT_SIGNALS = {"SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"}
 INTERRUPT_EXIT_CODES = {130, 143}  # what scripts exit with after handling SIGINT / SIGTERM
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """What the user asked for; config defaults are merged in by ``prepare``."""
-
-    argv: tuple[str, ...]
-    data: tuple[str, ...] = ()
-    artifacts: tuple[str, ...] = ()
-    params_files: tuple[str, ...] = ()
-    metrics_files: tuple[str, ...] = ()
-    model: str | None = None
-    note: str | None = None
-    tags: dict[str, str] = field(default_factory=dict)
-    allow_dirty: bool = False
-    rehash: bool = False
-    follow_symlinks: bool = False
-    data_window: str | None = None
-    progress: Any = None  # shows hashing progress; see capture.data.Progress
 
 
 @dataclass
@@ -195,7 +178,7 @@ def _reserve_alias(prepared: Prepared) -> Prepared:
     store = prepared.store
     with deferred_interrupts() as received, store.lock():
         prepared.run_id = prepared.record["id"] = records.new_run_id()
-        taken = set(store.alias_numbers().values())
+        taken = set(index.alias_numbers(store).values())
         taken.update(_alias_number(p.get("alias", "")) for p in store.pending_runs().values())
         alias = f"v{max(taken, default=0) + 1}"
         prepared.alias = alias
@@ -273,9 +256,7 @@ def finish(prepared: Prepared, outcome: Outcome | None, recovered: str | None = 
     paths = prepared.artifacts + reported.artifacts
     record["artifacts"] = hash_artifacts(store, paths, record, settings)
     record["status"] = _status(record, outcome)
-    from mlog.compare.validation import attach
-
-    record["validation"] = attach(store, record)  # failures become warnings, never a lost record
+    record["validation"] = _validation(store, record)
     sealed = records.seal(_drop_empty(record))
     validate(sealed, "run", source=f"record of run {prepared.run_id}")
     path = store.write_run(prepared.run_id, yamlio.dumps(sealed), sidecars)
@@ -284,6 +265,19 @@ def finish(prepared: Prepared, outcome: Outcome | None, recovered: str | None = 
     if exit_code == 0 and sealed["status"] == "failed":
         exit_code = 1
     return RunResult(prepared.run_id, prepared.alias, exit_code, sealed, path)
+
+
+def _validation(store: Store, record: dict[str, Any]) -> dict[str, Any] | None:
+    """The report against the champion; failures become warnings, never a lost record."""
+    from mlog.compare.validation import attach
+    from mlog.registry.fold import validation_target
+
+    try:
+        against = validation_target(store, str(record.get("model")))
+    except MlogError as exc:
+        record.setdefault("warnings", []).append(f"validation skipped: {exc}")
+        return None
+    return attach(store, record, against)
 
 
 def _apply_outcome(record: dict[str, Any], outcome: Outcome | None, recovered: str | None) -> None:
@@ -360,6 +354,13 @@ def _drop_empty(record: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- orphans ---------------------------------------------------------------
+def orphans(store: Store) -> list[str]:
+    """Ids of runs whose mlog process died before writing the record (nothing is written)."""
+    if not store.has_pending():
+        return []
+    return [run_id for run_id, state in store.pending_runs().items() if _is_orphan(state)]
+
+
 def recover_orphans(store: Store) -> list[str]:
     """Record as interrupted every run whose mlog process died without writing it."""
     recovered: list[str] = []

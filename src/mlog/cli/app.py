@@ -57,7 +57,7 @@ compare_cli.register(app)
 
 # `mlog --help` lists commands in the order of the workflow, not of registration.
 HELP_ORDER = ("init", "run", "ls", "show", "diff", "champion", "register", "promote", "approve",
-              "deployable", "card", "validate", "check")  # fmt: skip
+              "deployable", "card", "validate", "check", "recover")  # fmt: skip
 app.registered_commands.sort(
     key=lambda info: HELP_ORDER.index(info.name) if info.name in HELP_ORDER else len(HELP_ORDER)
 )

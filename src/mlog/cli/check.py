@@ -10,7 +10,7 @@ import typer
 from mlog.cli.common import JsonOption, cwd, handle_errors
 
 if TYPE_CHECKING:
-    from mlog.audit.checks import CheckReport, Finding
+    from mlog.api.audit import CheckReport, Finding
 
 
 class OutputFormat(str, Enum):
@@ -56,10 +56,10 @@ def check_command(
         mlog check --format github
         mlog check --json | jq '.findings[] | select(.severity == "error")'
     """
-    from mlog.audit.checks import run_check
+    from mlog.api import audit as api
     from mlog.errors import CheckFailed
 
-    report = run_check(cwd=cwd(), full=full)
+    report = api.check(cwd=cwd(), full=full)
     chosen = OutputFormat.json if json_output else output_format
     {
         OutputFormat.json: _render_json,
@@ -150,10 +150,10 @@ def hook_command(
         mlog hook artifacts models/model.pt
     """
     from mlog import ui
-    from mlog.audit.hooks import run_hook
+    from mlog.api import audit as api
     from mlog.errors import CheckFailed
 
-    findings = run_hook(name, cwd=cwd(), files=list(files or []))
+    findings = api.hook(cwd=cwd(), name=name, files=list(files or []))
     for finding in findings:
         ui.error(f"{finding.path}: {finding.message}")
     if findings:

@@ -62,11 +62,16 @@ def ls_command(
         mlog ls --where 'tags.team = "fraud"' --columns params.lr,metrics.auc
         mlog ls --json | jq '.[0].metrics'
     """
-    from mlog import api, ui
-    from mlog.query.listing import parse_columns
+    from mlog import ui
+    from mlog.api import runs as api
 
-    keys = list(parse_columns(columns))
-    runs = api.list_runs(cwd=cwd(), where=where, sort=sort, limit=limit, columns=keys)
+    listing = api.list_runs(cwd=cwd(), where=where, sort=sort, limit=limit, columns=columns)
+    runs, keys = listing.runs, list(listing.columns)
+    if listing.orphans:
+        ui.warning(
+            f"{len(listing.orphans)} run(s) ended without a record when mlog was killed: "
+            f"{', '.join(listing.orphans)} (record them with `mlog recover`)"
+        )
     if json_output:
         ui.print_json([run.to_json() for run in runs])
         return
@@ -142,14 +147,15 @@ def show_command(
         mlog show latest --json
         mlog show latest~1 --yaml
     """
-    from mlog import api, ui
+    from mlog import ui
+    from mlog.api import runs as api
     from mlog.cli.render import render_record
-    from mlog.storage import yamlio
 
-    record = api.show(cwd=cwd(), ref=run)
+    shown = api.show(cwd=cwd(), ref=run)
+    record = shown.record
     if json_output:
         ui.print_json(record)
     elif yaml_output:
-        ui.print_text(yamlio.dumps(record))
+        ui.print_text(shown.yaml())
     else:
         render_record(record)

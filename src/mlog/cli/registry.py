@@ -10,8 +10,8 @@ import typer
 from mlog.cli.common import JsonOption, cwd, handle_errors
 
 if TYPE_CHECKING:
-    from mlog.registry.fold import GateResult, ModelState
-    from mlog.storage.store import Store
+    from mlog.api.registry import ModelState
+    from mlog.registry.fold import GateResult
 
 ByOption = Annotated[
     str | None,
@@ -40,12 +40,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(registry_app, name="registry")
 
 
-def _store() -> Store:
-    from mlog import api
-
-    return api.open_store(cwd())
-
-
 @handle_errors
 def register_command(
     run: Annotated[str, typer.Argument(help="vN, latest, latest~K, or a run id (prefix).")],
@@ -67,9 +61,9 @@ def register_command(
         mlog register v7 --model fraud --version 2026-q1 --reason "quarterly retrain"
     """
     from mlog import ui
-    from mlog.registry import fold as registry
+    from mlog.api import registry as api
 
-    created = registry.register(_store(), run, model=model, version=version, by=by, reason=reason)
+    created = api.register(cwd=cwd(), ref=run, model=model, version=version, by=by, reason=reason)
     if json_output:
         ui.print_json(created.to_json())
         return
@@ -101,11 +95,11 @@ def promote_command(
         mlog promote fraud@v3 --to production --force --reason "hotfix, INC-123"
     """
     from mlog import ui
-    from mlog.registry import fold as registry
+    from mlog.api import registry as api
 
     try:
-        done = registry.promote(_store(), target, to=to, by=by, reason=reason, force=force)
-    except registry.GatesFailed as exc:
+        done = api.promote(cwd=cwd(), target=target, to=to, by=by, reason=reason, force=force)
+    except api.GatesFailed as exc:
         _gate_table(exc.gates, json_output)
         raise
     if json_output:
@@ -146,9 +140,9 @@ def approve_command(
         mlog approve fraud@v3 --by risk-officer@example.com --reason "fairness review FR-12"
     """
     from mlog import ui
-    from mlog.registry import fold as registry
+    from mlog.api import registry as api
 
-    approval = registry.approve(_store(), target, by=by, reason=reason)
+    approval = api.approve(cwd=cwd(), target=target, by=by, reason=reason)
     if json_output:
         ui.print_json({"target": target, **approval.__dict__})
         return
@@ -172,11 +166,10 @@ def registry_ls_command(
         mlog registry ls fraud --json | jq '.[0].production'
     """
     from mlog import ui
+    from mlog.api import registry as api
     from mlog.errors import GateError
-    from mlog.registry import fold as registry
 
-    store = _store()
-    states = [registry.load_state(store, model)] if model else registry.all_states(store)
+    states = api.states(cwd=cwd(), model=model)
     if json_output:
         ui.print_json([state.to_json() for state in states])
     elif not states:
@@ -224,9 +217,9 @@ def registry_history_command(
         mlog registry history fraud --json | jq '.[] | select(.forced)'
     """
     from mlog import ui
-    from mlog.registry import fold as registry
+    from mlog.api import registry as api
 
-    trail = registry.history(_store(), model, limit=limit)
+    trail = api.history(cwd=cwd(), model=model, limit=limit)
     if json_output:
         ui.print_json(trail)
         return
@@ -274,9 +267,9 @@ def deployable_command(
         mlog deployable fraud --stage staging --json | jq -r '.artifacts[0].path'
     """
     from mlog import ui
-    from mlog.registry import fold as registry
+    from mlog.api import registry as api
 
-    found = registry.deployable(_store(), model, stage=stage, verify=verify)
+    found = api.deployable(cwd=cwd(), model=model, stage=stage, verify=verify)
     if json_output:
         ui.print_json(found.to_json())
         return
@@ -315,19 +308,12 @@ def card_command(
         mlog card latest --format html -o card.html
     """
     from mlog import ui
-    from mlog.errors import UsageError
-    from mlog.registry import cards
-    from mlog.storage import atomic
+    from mlog.api import registry as api
 
-    if fmt not in ("md", "html", "json"):
-        raise UsageError(f"unknown card format {fmt!r} (use md, html or json)")
-    card = cards.build_card(_store(), ref)
-    warning = cards.warning_text(card)
-    if warning:
-        ui.warning(warning)
-    text = cards.render(card, fmt)
+    card = api.card(cwd=cwd(), ref=ref, fmt=fmt, output=output)
+    if card.warning:
+        ui.warning(card.warning)
     if output is None:
-        ui.print_text(text)
+        ui.print_text(card.text)
         return
-    atomic.write_text(output, text)
     ui.success(f"wrote {output}")

@@ -136,8 +136,10 @@ def run_command(
         ),
     ] = False,
 ) -> None:
-    from mlog import api, ui
-    from mlog.capture.session import RunOptions
+    from mlog import ui
+    from mlog.api import runs as api
+    from mlog.api.runs import RunOptions
+    from mlog.cli.diffview import render_validation
 
     options = RunOptions(
         argv=tuple(command or ()),
@@ -154,17 +156,17 @@ def run_command(
         data_window=data_window,
         progress=ui.HashProgress.for_terminal(),
     )
-    result = api.run(options, cwd=cwd())
-    record = result.record
+    report = api.run(options, cwd=cwd(), fail_on_regression=fail_on_regression)
+    result, record = report.result, report.result.record
     for warning in record.get("warnings", []):
         ui.warning(warning)
-    from mlog.cli.compare import render_validation, validation_exit_code
-
     render_validation(record.get("validation"), record["model"])
     status = record["status"]
     line = f"run {result.alias} ({result.run_id}) {status}; record: {result.path}"
     (ui.success if status == "succeeded" else ui.warning)(line)
-    raise typer.Exit(validation_exit_code(result.exit_code, record, fail_on_regression))
+    if report.failed_on_regression:
+        ui.error("validation regressed against the champion (--fail-on-regression); record kept")
+    raise typer.Exit(report.exit_code)
 
 
 def _parse_tags(pairs: list[str]) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""``mlog init`` and ``mlog validate``."""
+"""``mlog init``, ``mlog validate`` and ``mlog recover``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,33 @@ from mlog.cli.common import JsonOption, cwd, handle_errors
 def register(app: typer.Typer) -> None:
     app.command("init")(init_command)
     app.command("validate")(validate_command)
+    app.command("recover")(recover_command)
+
+
+@handle_errors
+def recover_command(json_output: JsonOption = False) -> None:
+    """Record the runs whose mlog process was killed before it could write their record.
+
+    Such a run is recorded as `interrupted`, with the metrics its script had logged and
+    a `command.recovered` note saying why. `mlog run` does this before starting a new run;
+    read-only commands (`ls`, `show`, ...) never write, and `mlog ls` names runs waiting here.
+
+    Examples:
+
+        mlog recover
+        mlog recover --json | jq length
+    """
+    from mlog import ui
+    from mlog.api import runs as api
+
+    recovered = api.recover(cwd=cwd())
+    if json_output:
+        ui.print_json(recovered)
+        return
+    for run_id in recovered:
+        ui.success(f"recorded orphaned run {run_id} as interrupted")
+    if not recovered:
+        ui.info("nothing to recover: no run ended without its record")
 
 
 @handle_errors
@@ -26,7 +53,8 @@ def init_command() -> None:
         mlog init
         git add .mlog && git commit -m "Track training runs with mlog"
     """
-    from mlog import api, ui
+    from mlog import ui
+    from mlog.api import runs as api
 
     result = api.init(cwd=cwd())
     for path in result.created:
@@ -55,7 +83,8 @@ def validate_command(
         mlog validate
         mlog validate .mlog/runs/20261123T150102Z-1a2b3c4d/record.yaml
     """
-    from mlog import api, ui
+    from mlog import ui
+    from mlog.api import runs as api
     from mlog.errors import RecordError
 
     checked, issues = api.validate(cwd=cwd(), paths=paths)

@@ -27,8 +27,6 @@ from mlog.compare.directions import (
 from mlog.storage.flatten import flatten
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from mlog.storage.gitio import CodeHistory
     from mlog.storage.hashing import ManifestEntry
     from mlog.storage.store import Store
@@ -474,70 +472,3 @@ def _history(store: Store, old: Mapping[str, Any], new: Mapping[str, Any]) -> Co
     if not before or not after or before == after:
         return None
     return gitio.code_history(store.repo_root, before, after)
-
-
-def pick_runs(store: Store, a: str | None, b: str | None) -> tuple[str, str, str]:
-    """Resolve A and B with the defaults: B the newest run, A the champion of B's model, else
-    the run before B. The third value says how A was chosen: ``given``, ``champion`` or
-    ``previous``."""
-    from mlog.api import refs
-
-    new_id = refs.resolve(store, b or "latest")
-    if a:
-        return refs.resolve(store, a), new_id, "given"
-    from mlog.registry.champion import champion_record, current_champion
-
-    model = store.load_record(new_id).get("model") or store.config().model
-    champ = current_champion(store, str(model))
-    if champ is not None and champ.run != new_id:
-        champion_record(store, champ)  # a deleted champion is a clear error, not a silent fallback
-        return champ.run, new_id, "champion"
-    return _previous(store, new_id), new_id, "previous"
-
-
-def _previous(store: Store, run_id: str) -> str:
-    from mlog.errors import NotFoundError
-
-    ids = store.run_ids()
-    position = ids.index(run_id)
-    if position == 0:
-        raise NotFoundError(
-            "nothing to compare with: no champion and no earlier run "
-            "(record another run, or name two runs: `mlog diff A B`)"
-        )
-    return ids[position - 1]
-
-
-def diff_runs(
-    *,
-    cwd: Path,
-    a: str | None = None,
-    b: str | None = None,
-    include_same: bool = False,
-    max_paths: int | None = MAX_PATHS,
-) -> dict[str, Any]:
-    """``mlog diff``: pick the two runs, diff them, and say how A was chosen."""
-    from mlog.api import open_store
-
-    store = open_store(cwd)
-    old_id, new_id, how = pick_runs(store, a, b)
-    result = compare(store, old_id, new_id, include_same=include_same, max_paths=max_paths)
-    result["a_chosen_as"] = how
-    return result
-
-
-def data_diff(*, cwd: Path, a: str, b: str, dataset: str | None = None) -> dict[str, Any]:
-    """``mlog data diff``: every dataset of two runs, with every file added, removed, modified."""
-    from mlog.api import open_store, refs
-    from mlog.errors import NotFoundError
-
-    store = open_store(cwd)
-    old, new = (store.load_record(refs.resolve(store, ref)) for ref in (a, b))
-    warnings: list[str] = []
-    sides = read_side(store, old, warnings), read_side(store, new, warnings)
-    entries = data_entries(old, new, *sides, max_paths=None)
-    if dataset is not None:
-        entries = [entry for entry in entries if entry["key"] == dataset]
-        if not entries:
-            raise NotFoundError(f"neither run declares a dataset named {dataset!r}")
-    return {"a": identity(old), "b": identity(new), "datasets": entries, "warnings": warnings}

@@ -11,6 +11,7 @@ when the model has none. Data changes against the champion's data are summarised
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from mlog.compare.directions import (
@@ -30,10 +31,24 @@ OVERALL_ORDER = (REGRESSED, MISSING, IMPROVED, WITHIN_TOLERANCE)
 DATA_PATHS = 5
 
 
-def attach(store: Store, record: dict[str, Any]) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class Against:
+    """The champion a run is judged against: who it is, where that comes from, its record.
+
+    The registry decides who the champion is (:mod:`mlog.registry.champion`); this module
+    only compares, so it never needs the registry.
+    """
+
+    run: str
+    model: str
+    source: str
+    record: Mapping[str, Any]
+
+
+def attach(store: Store, record: dict[str, Any], against: Against | None) -> dict[str, Any] | None:
     """The report for a run being finished; any failure becomes a warning, never a lost record."""
     try:
-        found = report(store, record)
+        found = report(store, record, against)
         _check_shape(found)
         return found
     except MlogError as exc:
@@ -45,35 +60,29 @@ def attach(store: Store, record: dict[str, Any]) -> dict[str, Any] | None:
 
 def _check_shape(found: dict[str, Any]) -> None:
     """Refuse a report the record schema would reject, so it can never block writing the run."""
-    from jsonschema import Draft202012Validator
+    from mlog.storage.schema import part_problems
 
-    from mlog.storage.schema import load_schema
-
-    schema = {**load_schema("run"), "required": []}
-    errors = sorted(Draft202012Validator(schema).iter_errors({"validation": found}), key=str)
+    errors = part_problems({"validation": found}, "run")
     if errors:
-        raise RecordError(f"validation report does not fit the record schema: {errors[0].message}")
+        raise RecordError(f"validation report does not fit the record schema: {errors[0]}")
 
 
-def report(store: Store, record: Mapping[str, Any]) -> dict[str, Any]:
+def report(store: Store, record: Mapping[str, Any], against: Against | None) -> dict[str, Any]:
     """Compare a run with its model's champion, metric by metric, and its data with theirs."""
-    from mlog.registry.champion import champion_record, current_champion
-
     config = store.config().metrics
-    champ = current_champion(store, str(record.get("model")))
     metrics = record.get("metrics") or {}
-    if champ is None or champ.run == record.get("id"):
+    if against is None or against.run == record.get("id"):
         judged = [_metric(name, None, metrics.get(name), config) for name in sorted(metrics)]
         return _report(NO_CHAMPION, None, [j for j in judged if is_number(j["value"])], None)
-    against = champion_record(store, champ)
-    judged = judge_metrics(against.get("metrics") or {}, metrics, config)
+    champion = against.record
+    judged = judge_metrics(champion.get("metrics") or {}, metrics, config)
     summary = {
-        "run": champ.run,
-        "alias": against.get("alias"),
-        "model": champ.model,
-        "source": champ.source,
+        "run": against.run,
+        "alias": champion.get("alias"),
+        "model": against.model,
+        "source": against.source,
     }
-    return _report(overall(judged), summary, judged, data_changes(store, against, record))
+    return _report(overall(judged), summary, judged, data_changes(store, champion, record))
 
 
 def _report(

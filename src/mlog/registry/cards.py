@@ -18,7 +18,6 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlog.api import refs
 from mlog.registry import fold as registry
 from mlog.storage import yamlio
 from mlog.storage.store import Store
@@ -85,10 +84,8 @@ class ModelCard:
 # ------------------------------------------------------------------ data
 
 
-def build_card(store: Store, ref: str) -> ModelCard:
-    """The card of ``RUN`` or ``MODEL@VERSION``; a registered run also shows its registry data."""
-    version = registry.resolve_version(store, ref) if "@" in ref else None
-    run_id = version.run if version else refs.resolve(store, ref)
+def build_card(store: Store, run_id: str, version: registry.Version | None = None) -> ModelCard:
+    """The card of a run, or of a registered version; a registered run shows its registry data."""
     record = registry.load_verified_record(store, run_id, version.run_hash if version else None)
     model = version.model if version else str(record.get("model") or "default")
     state = _state_or_none(store, model)

@@ -16,11 +16,11 @@ Nothing here is stored as state: the champion is a fold over the events.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from mlog.errors import GateError, NotFoundError
 from mlog.registry import events
+from mlog.registry import fold as registry
 from mlog.storage.store import Store
 
 SOURCE_PRODUCTION = "production"
@@ -62,39 +62,29 @@ class SetResult:
 
 
 def _production_run(store: Store, model: str) -> str | None:
-    """The run of the model's production version in the registry, if any.
+    """The run of the model's production version in the registry, if any (rule 1 above).
 
-    Folded from the registry's register and promote events; it takes precedence over
-    ``champion`` events (rule 1 in the module docstring). None when a merge left two
-    production versions, so no champion is picked silently.
+    None when a merge left two production versions, so no champion is picked silently.
     """
-    from mlog.registry import fold as registry
-
     return registry.production_run(store, model)
 
 
-def latest_event(store: Store, model: str) -> dict[str, Any] | None:
-    """The newest ``champion`` event of a model (events sort by time), or None."""
-    chosen = [e for e in events.load_events(store, model) if e["kind"] == "champion" and e["run"]]
-    return chosen[-1] if chosen else None
-
-
 def current_champion(store: Store, model: str) -> Champion | None:
-    """Production run if the registry has one, else the latest champion event, else None."""
-    production = _production_run(store, model)
-    if production:
-        return Champion(model=model, run=production, source=SOURCE_PRODUCTION)
-    event = latest_event(store, model)
-    if event is None:
+    """The champion by the rule of :attr:`mlog.registry.fold.ModelState.champion`, or None."""
+    state = registry.state_if_any(store, model)
+    if state is None or state.champion is None:
         return None
+    if state.champion_source == SOURCE_PRODUCTION:
+        return Champion(model=model, run=state.champion, source=SOURCE_PRODUCTION)
+    event = state.champion_event or {}
     return Champion(
         model=model,
-        run=event["run"],
+        run=state.champion,
         source=SOURCE_EVENT,
-        set_by=event["by"],
-        set_at=event["at"],
+        set_by=event.get("by"),
+        set_at=event.get("at"),
         reason=event.get("reason"),
-        event=event["id"],
+        event=event.get("id"),
     )
 
 
@@ -156,38 +146,3 @@ def _set_warnings(store: Store, record: dict[str, Any], model: str) -> list[str]
             "champion until it leaves production (see docs/champion.md)"
         )
     return warnings
-
-
-# -- the operations `mlog champion` calls --------------------------------------------
-def show(*, cwd: Path, model: str | None = None) -> dict[str, Any]:
-    """The champion of a model (default: the config's) as plain data, flagging a deleted record."""
-    from mlog.api import open_store
-
-    store = open_store(cwd)
-    name = events.check_model_name(model or store.config().model)
-    found = current_champion(store, name)
-    if found is None:
-        return {"model": name, "champion": None}
-    missing = found.run not in store.run_ids()
-    alias = None if missing else store.load_record(found.run).get("alias")
-    return {"model": name, "champion": {**found.to_json(), "alias": alias}, "missing": missing}
-
-
-def set_for(
-    *,
-    cwd: Path,
-    ref: str,
-    model: str | None = None,
-    by: str | None = None,
-    reason: str | None = None,
-    force: bool = False,
-) -> SetResult:
-    """``mlog champion RUN``: resolve the run and append the champion event."""
-    from mlog.api import open_store, refs
-    from mlog.registry.fold import who
-
-    store = open_store(cwd)
-    record = store.load_record(refs.resolve(store, ref))
-    if model is not None:
-        events.check_model_name(model)
-    return set_champion(store, record, model=model, by=who(store, by), reason=reason, force=force)

@@ -16,6 +16,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from mlog.compare.validation import Against
 from mlog.errors import GateError, MlogError, NotFoundError, RecordError, UsageError
 from mlog.registry import events
 from mlog.storage import gitio, records
@@ -75,7 +76,7 @@ class ModelState:
     versions: dict[str, Version] = field(default_factory=dict)
     events: int = 0
     data_review: dict[str, bool] = field(default_factory=dict)
-    champion_event_run: str | None = None
+    champion_event: dict[str, Any] | None = None
     conflicts: list[str] = field(default_factory=list)
 
     def in_stage(self, stage: str) -> list[Version]:
@@ -89,8 +90,21 @@ class ModelState:
 
     @property
     def champion(self) -> str | None:
-        """The production version's run when there is one, else the latest champion event's."""
-        return self.production.run if self.production else self.champion_event_run
+        """The champion rule, the one place it is written (docs/champion.md):
+
+        the production version's run when there is exactly one production version, else
+        the run of the latest ``champion`` event, else none.
+        """
+        if self.production:
+            return self.production.run
+        return self.champion_event["run"] if self.champion_event else None
+
+    @property
+    def champion_source(self) -> str | None:
+        """Where :attr:`champion` comes from: ``production``, ``champion`` (an event) or None."""
+        if self.production:
+            return "production"
+        return "champion" if self.champion_event else None
 
     def version(self, name: str) -> Version:
         if name not in self.versions:
@@ -205,7 +219,8 @@ def _apply_approve(state: ModelState, event: dict[str, Any]) -> None:
 
 
 def _apply_champion(state: ModelState, event: dict[str, Any]) -> None:
-    state.champion_event_run = event.get("run")
+    if event.get("run"):
+        state.champion_event = event
 
 
 def _apply_data_review(state: ModelState, event: dict[str, Any]) -> None:
@@ -266,12 +281,31 @@ def problems(store: Store) -> list[str]:
     return found
 
 
+def state_if_any(store: Store, model: str) -> ModelState | None:
+    """The folded state of a model, or None when it has no events yet."""
+    return load_state(store, model) if events.event_files(store, model) else None
+
+
 def production_run(store: Store, model: str) -> str | None:
-    """The run of the model's single production version (the champion rule), else None."""
-    if not events.event_files(store, model):
-        return None
-    production = load_state(store, model).production
+    """The run of the model's single production version, else None."""
+    state = state_if_any(store, model)
+    production = state.production if state else None
     return production.run if production else None
+
+
+def validation_target(store: Store, model: str) -> Against | None:
+    """The champion (by :attr:`ModelState.champion`) a run of ``model`` is judged against."""
+    state = state_if_any(store, model)
+    if state is None or state.champion is None:
+        return None
+    run_id = state.champion
+    if run_id not in store.run_ids():
+        raise NotFoundError(
+            f"the champion of model {model} is run {run_id}, but its record is "
+            f"missing from .mlog/runs (restore it from git, or set a new one with "
+            f"`mlog champion RUN --model {model}`)"
+        )
+    return Against(run_id, model, str(state.champion_source), store.load_record(run_id))
 
 
 # ------------------------------------------------------------------ references
@@ -307,7 +341,7 @@ def who(store: Store, by: str | None) -> str:
 
 def register(
     store: Store,
-    run_ref: str,
+    run_id: str,
     *,
     model: str | None = None,
     version: str | None = None,
@@ -315,10 +349,7 @@ def register(
     reason: str | None = None,
 ) -> Version:
     """Append a register event pinning the run, its commit and its artifact hashes."""
-    from mlog.api import refs
-
     person = who(store, by)
-    run_id = refs.resolve(store, run_ref)
     record = load_verified_record(store, run_id, None)
     name = events.check_model_name(model or record.get("model") or "default")
     with store.lock("registry-actions"):
@@ -487,11 +518,11 @@ def _gate_validation(given: _GateInput) -> GateResult:
 
 def _current_validation(store: Store, record: dict[str, Any]) -> dict[str, Any]:
     """Judge against today's champion (it may have changed since the run), else the stored one."""
-    try:
-        from mlog.compare import validation
+    from mlog.compare import validation
 
-        return validation.report(store, record)
-    except (ImportError, MlogError):
+    try:
+        return validation.report(store, record, validation_target(store, str(record.get("model"))))
+    except MlogError:
         stored = record.get("validation")
         return stored if isinstance(stored, dict) else {}
 
@@ -680,15 +711,12 @@ def review_data(
     model: str,
     *,
     flagged: bool,
-    run_ref: str | None = None,
+    run_id: str | None = None,
     by: str | None = None,
     reason: str | None = None,
 ) -> dict[str, Any]:
     """Set or clear the data review flag of a model (or of one run); the gate reads it."""
-    from mlog.api import refs
-
     person = who(store, by)
-    run_id = refs.resolve(store, run_ref) if run_ref else None
     return events.append_event(
         store, events.check_model_name(model), "data_review", by=person, reason=reason,
         run=run_id, details={"flagged": flagged},

@@ -16,9 +16,10 @@ import struct
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlog.storage.hashing import FileKey
+if TYPE_CHECKING:
+    from mlog.storage.hashing import FileKey
 
 SCHEMA_VERSION = 2
 RACY_WINDOW_NS = 50_000_000

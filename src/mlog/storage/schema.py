@@ -27,6 +27,18 @@ def _validator(name: str) -> Any:
     return Draft202012Validator(load_schema(name))  # the schemas themselves are checked in tests
 
 
+@cache
+def _partial_validator(name: str) -> Any:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator({**load_schema(name), "required": []})
+
+
+def part_problems(part: dict[str, Any], schema: str) -> list[str]:
+    """Violations of some top-level fields of a document, the others not required."""
+    return sorted(_short(error.message) for error in _partial_validator(schema).iter_errors(part))
+
+
 def problems(document: Any, schema: str) -> list[str]:
     """Every schema violation as ``path: message``, sorted by path; empty when valid."""
     found = []

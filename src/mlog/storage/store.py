@@ -119,16 +119,6 @@ class Store:
             raise RecordError(f"{path}: a record must be a mapping")
         return document
 
-    def alias_numbers(self) -> dict[str, int]:
-        """Alias number of every run with a record, colliding ones included.
-
-        Served by the derived index, which parses only runs added since it last looked
-        (records never change); an unparsable record still counts, by its ``alias:`` line.
-        """
-        from mlog.query import index
-
-        return index.alias_numbers(self)
-
     def write_run(self, run_id: str, record_text: str, sidecars: dict[str, bytes]) -> Path:
         """Build the run directory aside, then rename it into place in one step."""
         final = self.run_dir(run_id)

@@ -1,0 +1,169 @@
+"""Operations on runs: ``init``, ``run``, ``recover``, ``ls``, ``show``, ``validate``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlog.api import open_store, refs
+from mlog.capture.options import RunOptions
+from mlog.errors import MlogError
+
+if TYPE_CHECKING:
+    from mlog.capture.session import RunResult
+    from mlog.storage.store import InitResult, Store
+
+__all__ = ["RunOptions", "init", "list_runs", "recover", "run", "show", "validate"]
+
+
+def init(*, cwd: Path) -> InitResult:
+    return open_store(cwd).init()
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """A finished ``mlog run``: the result, and the exit code mlog should end with."""
+
+    result: RunResult
+    exit_code: int
+    failed_on_regression: bool
+
+
+def run(options: RunOptions, *, cwd: Path, fail_on_regression: bool = False) -> RunReport:
+    """Prepare (refusing bad input), execute, and always write the record.
+
+    Ctrl-C while preparing (hashing a large dataset, say) stops at once: nothing ran, so
+    nothing is recorded. Once the command has run, the record is written whatever happens.
+    The exit code is the command's; with ``fail_on_regression``, a succeeded command whose
+    validation regressed against the champion exits 1 (the record is kept).
+    """
+    from mlog.capture import session
+
+    prepared = session.prepare(options, cwd)
+    try:
+        outcome = session.execute(prepared)
+    except MlogError:
+        prepared.store.drop_pending(prepared.run_id)
+        raise
+    with session.deferred_interrupts():
+        result = session.finish(prepared, outcome)
+    verdict = (result.record.get("validation") or {}).get("verdict")
+    regressed = fail_on_regression and result.exit_code == 0 and verdict == "regressed"
+    return RunReport(result, 1 if regressed else result.exit_code, regressed)
+
+
+def recover(*, cwd: Path) -> list[str]:
+    """``mlog recover``: record every run whose mlog process died before writing it.
+
+    ``mlog run`` does the same before it starts; read-only commands never do.
+    """
+    store = open_store(cwd)
+    if not store.has_pending():
+        return []
+    from mlog.capture.session import recover_orphans
+
+    return recover_orphans(store)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One row of ``mlog ls``."""
+
+    id: str
+    alias: str
+    model: str
+    status: str
+    started_at: str
+    duration_s: float | None
+    commit: str
+    dirty: bool
+    metrics: dict[str, Any]
+    note: str | None
+    columns: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What ``mlog ls`` shows: the runs, and the extra columns the user asked for."""
+
+    runs: list[RunSummary]
+    columns: tuple[str, ...]
+    orphans: list[str]
+
+
+def list_runs(
+    *,
+    cwd: Path,
+    where: str | None = None,
+    sort: str | None = None,
+    limit: int | None = None,
+    columns: str | None = None,
+) -> Listing:
+    """Runs matching ``where`` (the query language), sorted by ``sort``, newest first by default.
+
+    Served by the derived index in ``.mlog/cache/``; unreadable records raise,
+    so a broken file is never hidden. ``columns`` is the comma-separated ``--columns`` text.
+    """
+    from mlog.query import listing
+
+    store = open_store(cwd)
+    keys = listing.parse_columns(columns)
+    rows = listing.list_runs(store, where=where, sort=sort, limit=limit, columns=keys)
+    return Listing([RunSummary(**row) for row in rows], keys, _orphans(store))
+
+
+def _orphans(store: Store) -> list[str]:
+    """Runs waiting for ``mlog recover``; the session is imported only when some are pending."""
+    if not store.has_pending():
+        return []
+    from mlog.capture.session import orphans
+
+    return orphans(store)
+
+
+@dataclass(frozen=True)
+class Shown:
+    """The full record a reference names, as data and, on request, as record YAML."""
+
+    record: dict[str, Any]
+
+    def yaml(self) -> str:
+        from mlog.storage import yamlio
+
+        return yamlio.dumps(self.record)
+
+
+def show(*, cwd: Path, ref: str) -> Shown:
+    """``mlog show RUN``: the full record a reference names."""
+    store = open_store(cwd)
+    return Shown(store.load_record(refs.resolve(store, ref)))
+
+
+@dataclass(frozen=True)
+class ValidationIssue:
+    path: str
+    message: str
+
+
+def validate(*, cwd: Path, paths: list[Path] | None = None) -> tuple[int, list[ValidationIssue]]:
+    """Schema and integrity of records and config; returns (files checked, issues)."""
+    from mlog.audit.checks import validate_files
+
+    store = open_store(cwd)
+    targets = paths if paths else _default_targets(store)
+    found = validate_files(store, targets)
+    return len(targets), [ValidationIssue(p, m) for p, m in found]
+
+
+def _default_targets(store: Store) -> list[Path]:
+    from mlog.registry import events
+
+    targets = [store.config_path] if store.config_path.exists() else []
+    targets.extend(store.record_path(run_id) for run_id in store.run_ids())
+    for model in events.models(store):
+        targets.extend(events.event_files(store, model))
+    return targets
