@@ -84,7 +84,7 @@ def make_record(rng: random.Random, number: int, commit: str, tree: str) -> dict
 
 def _run_id(rng: random.Random, started: datetime) -> str:
     """mlog's own id format, with the random suffix drawn from ``rng`` for reproducibility."""
-    return records.new_run_id(started).rsplit("-", 1)[0] + f"-{rng.getrandbits(32):08x}"
+    return records.new_id(started).rsplit("-", 1)[0] + f"-{rng.getrandbits(32):08x}"
 
 
 def _code(rng: random.Random, commit: str, tree: str) -> dict[str, Any]:

@@ -8,10 +8,11 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlog.compare.diff import Side, compare_versions, diff_records, mirror, package_changes
+from mlog.compare.diff import Side, compare_versions, diff_records, package_changes
 from mlog.storage import gitio
 from mlog.storage.hashing import ManifestEntry
 from tests.conftest import PYTHON, Repo
+from tests.diff_mirror import mirror
 
 TRAIN = """\
 import json, os, sys

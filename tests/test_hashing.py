@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 import xxhash
@@ -12,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mlog.errors import DataError
+from mlog.storage import hashing
 from mlog.storage.hashing import (
     Hasher,
     ManifestEntry,
@@ -178,7 +180,21 @@ def test_unreadable_file_is_named(tmp_path: Path) -> None:
         (tmp_path / "d" / "secret").chmod(0o644)
 
 
-def test_file_changing_while_hashed_is_detected(tmp_path: Path) -> None:
+def _write_after_each_read(monkeypatch: pytest.MonkeyPatch, write: Any) -> None:
+    """A writer that touches each file right after mlog read it, before the stat check."""
+    original = hashing.Hasher._read_fd
+
+    def read_then_write(self: Hasher, fd: int, item: Any, view: memoryview) -> Any:
+        found = original(self, fd, item, view)
+        write(item.abspath)
+        return found
+
+    monkeypatch.setattr(hashing.Hasher, "_read_fd", read_then_write)
+
+
+def test_file_changing_while_hashed_is_detected(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write(tmp_path, {"d/a": b"1" * 100, "d/b": b"2"})
     hasher = Hasher()
 
@@ -187,7 +203,7 @@ def test_file_changing_while_hashed_is_detected(tmp_path: Path) -> None:
             with open(path, "ab") as fh:
                 fh.write(b"more")
 
-    hasher._after_read = append
+    _write_after_each_read(monkeypatch, append)
     with pytest.raises(DataError, match=r"unstable input: .*a changed while it was hashed"):
         hasher.hash_directory(tmp_path / "d")
 
@@ -261,9 +277,9 @@ def test_corrupt_manifest() -> None:
         manifest_from_bytes(b"not gzip")
 
 
-def test_large_files_take_the_mapped_path_with_the_same_digest(tmp_path: Path) -> None:
-    from mlog.storage import hashing
-
+def test_large_files_take_the_mapped_path_with_the_same_digest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     big = tmp_path / "big.bin"
     block = bytes(range(256)) * 4096
     with open(big, "wb") as handle:
@@ -277,6 +293,6 @@ def test_large_files_take_the_mapped_path_with_the_same_digest(tmp_path: Path) -
             handle.write(b"late")
 
     hasher = hashing.Hasher()
-    hasher._after_read = append
+    _write_after_each_read(monkeypatch, append)
     with pytest.raises(DataError, match="unstable input"):
         hasher.hash_file(big)

@@ -29,7 +29,7 @@ def make_record(number: int, **sections: Any) -> dict[str, Any]:
     started = START + timedelta(minutes=number)
     record: dict[str, Any] = {
         "schema_version": 1,
-        "id": records.new_run_id(started).rsplit("-", 1)[0] + f"-{number:08x}",
+        "id": records.new_id(started).rsplit("-", 1)[0] + f"-{number:08x}",
         "alias": f"v{number}",
         "model": "default",
         "status": "succeeded",

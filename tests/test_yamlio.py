@@ -94,7 +94,7 @@ def test_objects_are_content_addressed_and_verified(tmp_path: Path) -> None:
 
 def test_a_run_directory_is_never_overwritten(tmp_path: Path) -> None:
     store = Store(tmp_path)
-    run_id = records.new_run_id()
+    run_id = records.new_id()
     store.write_run(run_id, "a: 1\n", {})
     with pytest.raises(RecordError, match="never overwritten"):
         store.write_run(run_id, "a: 2\n", {})

@@ -6,9 +6,9 @@ import re
 
 from mlog.errors import AmbiguousRefError, NotFoundError, UsageError
 from mlog.query import index
+from mlog.storage import records
 from mlog.storage.store import Store
 
-_ALIAS = re.compile(r"^v([1-9][0-9]*)$")
 _LATEST = re.compile(r"^latest(?:~([0-9]+))?$")
 _MIN_PREFIX = 4
 
@@ -26,9 +26,9 @@ def resolve(store: Store, ref: str) -> str:
     latest = _LATEST.match(ref)
     if latest:
         return _nth_latest(ids, int(latest.group(1) or 0), ref)
-    alias = _ALIAS.match(ref)
-    if alias:
-        return _by_alias(store, int(alias.group(1)), ref)
+    number = records.alias_number(ref)
+    if number is not None:
+        return _by_alias(store, number, ref)
     return _by_prefix(ids, ref)
 
 

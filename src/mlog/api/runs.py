@@ -9,12 +9,24 @@ from typing import TYPE_CHECKING, Any
 from mlog.api import open_store, refs
 from mlog.capture.options import RunOptions
 from mlog.errors import MlogError
+from mlog.storage.flatten import flatten
+from mlog.storage.sections import SECTIONS
 
 if TYPE_CHECKING:
     from mlog.capture.session import RunResult
     from mlog.storage.store import InitResult, Store
 
-__all__ = ["RunOptions", "init", "list_runs", "recover", "run", "show", "validate"]
+__all__ = [
+    "SECTIONS",
+    "RunOptions",
+    "flat_pairs",
+    "init",
+    "list_runs",
+    "recover",
+    "run",
+    "show",
+    "validate",
+]
 
 
 def init(*, cwd: Path) -> InitResult:
@@ -123,6 +135,11 @@ def _orphans(store: Store) -> list[str]:
     from mlog.capture.session import orphans
 
     return orphans(store)
+
+
+def flat_pairs(section: dict[str, Any]) -> list[tuple[str, Any]]:
+    """A nested section as sorted ``(dotted.key, value)`` pairs, as ``--where`` names them."""
+    return sorted(flatten(section).items())
 
 
 @dataclass(frozen=True)

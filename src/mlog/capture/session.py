@@ -28,7 +28,7 @@ from mlog.capture.spool import RUN_ID_ENV, SPOOL_ENV
 from mlog.errors import DirtyTreeError, MlogError, UsageError
 from mlog.query import index
 from mlog.registry.events import check_model_name
-from mlog.storage import gitio, records, yamlio
+from mlog.storage import gitio, records, sections, yamlio
 from mlog.storage.schema import validate
 from mlog.storage.store import PATCH_FILE, SERIES_FILE, Store
 
@@ -177,9 +177,11 @@ def _reserve_alias(prepared: Prepared) -> Prepared:
     """
     store = prepared.store
     with deferred_interrupts() as received, store.lock():
-        prepared.run_id = prepared.record["id"] = records.new_run_id()
+        prepared.run_id = prepared.record["id"] = records.new_id()
         taken = set(index.alias_numbers(store).values())
-        taken.update(_alias_number(p.get("alias", "")) for p in store.pending_runs().values())
+        taken.update(
+            records.alias_number(p.get("alias", "")) or 0 for p in store.pending_runs().values()
+        )
         alias = f"v{max(taken, default=0) + 1}"
         prepared.alias = alias
         prepared.record["alias"] = alias
@@ -207,10 +209,6 @@ def deferred_interrupts() -> Iterator[list[int]]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-def _alias_number(alias: str) -> int:
-    return int(alias[1:]) if alias[1:].isdigit() else 0
 
 
 def _pending_state(prepared: Prepared, mlog_pid: int, child_pid: int | None) -> dict[str, Any]:
@@ -349,8 +347,7 @@ def _status(record: dict[str, Any], outcome: Outcome | None) -> str:
 
 
 def _drop_empty(record: dict[str, Any]) -> dict[str, Any]:
-    optional = ("param_sources", "metric_sources", "redactions", "warnings", "lineage")
-    return {k: v for k, v in record.items() if not (k in optional and not v)}
+    return {k: v for k, v in record.items() if not (k in sections.OPTIONAL and not v)}
 
 
 # -- orphans ---------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -39,20 +39,12 @@ def render_diff(result: Mapping[str, Any]) -> None:
     if not result["differs"] and not result["resources"] and not _any_listed(result):
         ui.out().print("no differences")
         return
-    _pairs_table(ui.out(), "params", result["params"], a, b)
-    _metrics_table(ui.out(), result["metrics"], a, b)
-    _series_table(ui.out(), result["series"], a, b)
-    data_table(ui.out(), result["data"], a, b)
-    _code_block(ui.out(), result["code"], a, b)
-    _pairs_table(ui.out(), "environment", result["environment"], a, b)
-    _packages_table(ui.out(), result["packages"])
-    _pairs_table(ui.out(), "command", result["command"], a, b)
-    _pairs_table(ui.out(), "resources", result["resources"], a, b)
+    for part in SHOWN_ORDER:
+        _TABLES[part](ui.out(), part, result[part], a, b)
 
 
 def _any_listed(result: Mapping[str, Any]) -> bool:
-    sections = ("params", "metrics", "series", "data", "environment", "command")
-    return any(result[section] for section in sections)
+    return any(result[part] for part in SHOWN_ORDER if part not in ("code", "packages"))
 
 
 def _grid(title: str, columns: list[str]) -> Any:
@@ -102,7 +94,9 @@ def _delta_cell(entry: Mapping[str, Any]) -> str:
     return shown + (f" ({relative:+.1%})" if relative is not None else "")
 
 
-def _metrics_table(console: Console, entries: list[dict[str, Any]], a: str, b: str) -> None:
+def _metrics_table(
+    console: Console, _part: str, entries: list[dict[str, Any]], a: str, b: str
+) -> None:
     if not entries:
         return
     grid = _grid("metrics", ["metric", a, b, "Δ", "verdict"])
@@ -118,7 +112,9 @@ def _metrics_table(console: Console, entries: list[dict[str, Any]], a: str, b: s
         )
 
 
-def _series_table(console: Console, entries: list[dict[str, Any]], a: str, b: str) -> None:
+def _series_table(
+    console: Console, _part: str, entries: list[dict[str, Any]], a: str, b: str
+) -> None:
     if not entries:
         return
     grid = _grid("series (best / last / steps)", ["series", a, b])
@@ -181,7 +177,7 @@ def _file_lines(entry: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def _code_block(console: Console, code: Mapping[str, Any], a: str, b: str) -> None:
+def _code_block(console: Console, _part: str, code: Mapping[str, Any], a: str, b: str) -> None:
     from rich.markup import escape
 
     if code["change"] == "same" and not code["files"]:
@@ -207,7 +203,9 @@ def _commit(side: Mapping[str, Any]) -> str:
     return sha + ("[yellow]+dirty[/]" if side.get("dirty") else "")
 
 
-def _packages_table(console: Console, packages: Mapping[str, list[dict[str, Any]]]) -> None:
+def _packages_table(
+    console: Console, _part: str, packages: Mapping[str, list[dict[str, Any]]], _a: str, _b: str
+) -> None:
     rows = _package_rows(packages)
     if not rows:
         return
@@ -234,13 +232,8 @@ def markdown_report(result: Mapping[str, Any]) -> str:
     lines = [f"### mlog diff `{a}` → `{b}`", ""]
     if not result["differs"]:
         lines.append("No differences.")
-    lines += _md_metrics(result["metrics"], a, b)
-    lines += _md_pairs("Params", result["params"], a, b)
-    lines += _md_data(result["data"])
-    lines += _md_code(result["code"])
-    lines += _md_packages(result["packages"])
-    lines += _md_pairs("Environment", result["environment"], a, b)
-    lines += _md_pairs("Command", result["command"], a, b)
+    for part in SHOWN_ORDER:
+        lines += _MARKDOWN[part](part, result[part], a, b)
     lines += [f"> ⚠️ {warning}" for warning in result.get("warnings", [])]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -253,7 +246,7 @@ def _md(value: Any) -> str:
     return ui.format_value(value).replace("|", "\\|").replace("\n", " ")
 
 
-def _md_metrics(entries: list[dict[str, Any]], a: str, b: str) -> list[str]:
+def _md_metrics(_part: str, entries: list[dict[str, Any]], a: str, b: str) -> list[str]:
     if not entries:
         return []
     lines = ["**Metrics**", "", f"| metric | {a} | {b} | Δ | verdict |", "|---|---:|---:|---:|---|"]
@@ -265,15 +258,25 @@ def _md_metrics(entries: list[dict[str, Any]], a: str, b: str) -> list[str]:
     return [*lines, ""]
 
 
-def _md_pairs(title: str, entries: list[dict[str, Any]], a: str, b: str) -> list[str]:
+def _md_pairs(part: str, entries: list[dict[str, Any]], a: str, b: str) -> list[str]:
     if not entries:
         return []
-    lines = [f"**{title}**", "", f"| key | {a} | {b} |", "|---|---|---|"]
+    lines = [f"**{part.capitalize()}**", "", f"| key | {a} | {b} |", "|---|---|---|"]
     lines += [f"| {_md(e['key'])} | {_md(e['old'])} | {_md(e['new'])} |" for e in entries]
     return [*lines, ""]
 
 
-def _md_data(entries: list[dict[str, Any]]) -> list[str]:
+def _md_series(_part: str, entries: list[dict[str, Any]], a: str, b: str) -> list[str]:
+    if not entries:
+        return []
+    lines = ["**Series** (best / last / steps)", "", f"| series | {a} | {b} |", "|---|---|---|"]
+    for e in entries:
+        cells = [_md(e["key"]), _md(_series_cell(e["old"])), _md(_series_cell(e["new"]))]
+        lines.append("| " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def _md_data(_part: str, entries: list[dict[str, Any]], _a: str, _b: str) -> list[str]:
     if not entries:
         return []
     lines = ["**Data**", ""]
@@ -291,7 +294,7 @@ def _md_data(entries: list[dict[str, Any]]) -> list[str]:
     return [*lines, ""]
 
 
-def _md_code(code: Mapping[str, Any]) -> list[str]:
+def _md_code(_part: str, code: Mapping[str, Any], _a: str, _b: str) -> list[str]:
     if code["change"] == "same":
         return []
     old, new = code["old"], code["new"]
@@ -307,7 +310,9 @@ def _md_code(code: Mapping[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-def _md_packages(packages: Mapping[str, list[dict[str, Any]]]) -> list[str]:
+def _md_packages(
+    _part: str, packages: Mapping[str, list[dict[str, Any]]], _a: str, _b: str
+) -> list[str]:
     rows = _package_rows(packages)
     if not rows:
         return []
@@ -337,7 +342,35 @@ def render_validation(report: Mapping[str, Any] | None, model: str) -> None:
     rows = [
         {"key": m["name"], "old": m["champion"], "new": m["value"], **m} for m in report["metrics"]
     ]
-    _metrics_table(console, rows, "champion", "this run")
+    _metrics_table(console, "metrics", rows, "champion", "this run")
     for dataset in (report.get("data") or {}).get("datasets", []):
         counts = f": {_file_counts(dataset['files'])} files" if dataset.get("files") else ""
         console.print(f"data {dataset['name']} {dataset['change']} since the champion{counts}")
+
+
+SHOWN_ORDER = ("metrics", "params", "series", "data", "code", "environment", "packages",
+               "command", "resources")  # fmt: skip
+"""The order diff parts are presented in: metrics first. It holds every part of the sections
+table's ``diff`` column (a test checks), so a new part cannot be left out of the views."""
+_TABLES: dict[str, Callable[..., None]] = {
+    "metrics": _metrics_table,
+    "params": _pairs_table,
+    "series": _series_table,
+    "data": lambda console, _part, entries, a, b: data_table(console, entries, a, b),
+    "code": _code_block,
+    "environment": _pairs_table,
+    "packages": _packages_table,
+    "command": _pairs_table,
+    "resources": _pairs_table,
+}
+_MARKDOWN: dict[str, Callable[..., list[str]]] = {
+    "metrics": _md_metrics,
+    "params": _md_pairs,
+    "series": _md_series,
+    "data": _md_data,
+    "code": _md_code,
+    "environment": _md_pairs,
+    "packages": _md_packages,
+    "command": _md_pairs,
+    "resources": _md_pairs,
+}

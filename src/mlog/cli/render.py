@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from mlog import ui
-from mlog.storage.flatten import flatten
 
 
 def render_record(record: dict[str, Any]) -> None:
-    console = ui.out()
+    """The header line, then every other section of the sections table that the record has."""
+    from mlog.api.runs import SECTIONS, flat_pairs
+
     _header(record)
-    _pairs("code", _code_pairs(record.get("code", {})))
-    _pairs("command", _command_pairs(record.get("command", {})))
-    _pairs("environment", _environment_pairs(record.get("environment", {})))
-    _pairs("params", sorted(flatten(record.get("params") or {}).items()))
-    _pairs("metrics", sorted((record.get("metrics") or {}).items()))
-    _series(record.get("series") or {})
-    _datasets(record.get("data") or {})
-    _artifacts(record.get("artifacts") or [])
-    for key in ("redactions", "warnings"):
-        if record.get(key):
-            _pairs(key, [(str(i + 1), item) for i, item in enumerate(record[key])])
-    console.print(f"[dim]integrity {record.get('integrity', {}).get('hash', '-')}[/]")
+    for section in SECTIONS:
+        value = record.get(section.key)
+        if section.header or value in (None, {}, []):
+            continue
+        custom = _RENDERERS.get(section.key)
+        if custom is not None:
+            custom(section.title, value)
+        elif isinstance(value, dict):
+            _pairs(section.title, flat_pairs(value))
+        elif isinstance(value, list):
+            _pairs(section.title, [(str(i + 1), item) for i, item in enumerate(value)])
+        else:
+            _pairs(section.title, [(section.key, value)])
 
 
 def _header(record: dict[str, Any]) -> None:
@@ -155,3 +158,30 @@ def _artifacts(artifacts: list[dict[str, Any]]) -> None:
     ]
     if rows:
         ui.table(["artifact", "hash", "size"], rows)
+
+
+def _integrity(title: str, integrity: dict[str, Any]) -> None:
+    ui.out().print(f"[dim]{title} {integrity.get('hash', '-')}[/]")
+
+
+def _validation(title: str, report: dict[str, Any]) -> None:
+    champion = report.get("champion") or {}
+    against = f" against {champion.get('alias') or champion.get('run')}" if champion else ""
+    pairs: list[tuple[str, Any]] = [("verdict", f"{report.get('verdict')}{against}")]
+    pairs += [(m["name"], f"{m['verdict']} ({ui.format_value(m['value'])})")
+              for m in report.get("metrics") or []]  # fmt: skip
+    _pairs(title, pairs)
+
+
+_RENDERERS: dict[str, Callable[[str, Any], None]] = {
+    "code": lambda title, code: _pairs(title, _code_pairs(code)),
+    "command": lambda title, command: _pairs(title, _command_pairs(command)),
+    "environment": lambda title, env: _pairs(title, _environment_pairs(env)),
+    "metrics": lambda title, metrics: _pairs(title, sorted(metrics.items())),
+    "series": lambda _title, series: _series(series),
+    "data": lambda _title, data: _datasets(data),
+    "artifacts": lambda _title, artifacts: _artifacts(artifacts),
+    "validation": _validation,
+    "integrity": _integrity,
+}
+"""Sections with a layout of their own; every other section renders as key/value pairs."""

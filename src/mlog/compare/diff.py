@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +24,7 @@ from mlog.compare.directions import (
     is_number,
     judge,
 )
+from mlog.storage import sections
 from mlog.storage.flatten import flatten
 
 if TYPE_CHECKING:
@@ -33,8 +34,12 @@ if TYPE_CHECKING:
 
 ADDED, REMOVED, CHANGED, SAME = "added", "removed", "changed", "same"
 FLIP = {ADDED: REMOVED, REMOVED: ADDED, CHANGED: CHANGED, SAME: SAME}
-COUNTED = ("params", "metrics", "series", "data", "environment", "command")
-"""Sections that make two runs differ; ``resources`` (time, memory) always vary, so they don't."""
+STRUCTURED = ("code", "packages")
+"""Parts of the result that are a structure of their own, not a list of entries."""
+UNCOUNTED = ("resources",)
+"""Parts that do not make two runs differ: time and memory always vary."""
+COUNTED = tuple(p for p in sections.DIFF_PARTS if p not in (*STRUCTURED, *UNCOUNTED))
+"""Lists of entries that make two runs differ (``--exit-code``)."""
 COMMAND_KEYS = ("model", "status", "argv", "cwd", "exit_code", "signal", "user", "host")
 RESOURCE_KEYS = ("duration_s", "cpu_user_s", "cpu_system_s", "peak_rss_bytes")
 CODE_KEYS = ("commit", "branch", "describe", "dirty", "patch_hash")
@@ -62,23 +67,42 @@ def diff_records(
     include_same: bool = False,
     max_paths: int | None = MAX_PATHS,
 ) -> dict[str, Any]:
-    """Every difference between two records, section by section; pure."""
-    before, after = old_side or Side(), new_side or Side()
-    config = metric_config or {}
-    result: dict[str, Any] = {
-        "a": identity(old),
-        "b": identity(new),
-        "params": _pairs(flatten(old.get("params") or {}), flatten(new.get("params") or {})),
-        "metrics": metric_entries(old.get("metrics") or {}, new.get("metrics") or {}, config),
-        "series": _series(old.get("series") or {}, new.get("series") or {}, config),
-        "data": data_entries(old, new, before, after, max_paths=max_paths),
-        "code": _code(old.get("code") or {}, new.get("code") or {}, history),
-        "environment": _pairs(_environment(old, before), _environment(new, after)),
-        "packages": package_changes(before.packages, after.packages),
-        "command": _pairs(_command(old, COMMAND_KEYS), _command(new, COMMAND_KEYS)),
-        "resources": _resources(_command(old, RESOURCE_KEYS), _command(new, RESOURCE_KEYS)),
-    }
+    """Every difference between two records, one part per entry of the sections table; pure."""
+    given = _Given(old, new, old_side or Side(), new_side or Side(), history,
+                   metric_config or {}, max_paths)  # fmt: skip
+    result: dict[str, Any] = {"a": identity(old), "b": identity(new)}
+    result.update({part: _PARTS[part](given) for part in sections.DIFF_PARTS})
     return _finish(result, include_same)
+
+
+@dataclass(frozen=True)
+class _Given:
+    old: Mapping[str, Any]
+    new: Mapping[str, Any]
+    before: Side
+    after: Side
+    history: CodeHistory | None
+    config: Mapping[str, Mapping[str, Any]]
+    max_paths: int | None
+
+    def section(self, key: str) -> tuple[Any, Any]:
+        return self.old.get(key) or {}, self.new.get(key) or {}
+
+
+_PARTS: dict[str, Callable[[_Given], Any]] = {
+    "params": lambda g: _pairs(*(flatten(side) for side in g.section("params"))),
+    "metrics": lambda g: metric_entries(*g.section("metrics"), g.config),
+    "series": lambda g: _series(*g.section("series"), g.config),
+    "data": lambda g: data_entries(g.old, g.new, g.before, g.after, max_paths=g.max_paths),
+    "code": lambda g: _code(*g.section("code"), g.history),
+    "environment": lambda g: _pairs(_environment(g.old, g.before), _environment(g.new, g.after)),
+    "packages": lambda g: package_changes(g.before.packages, g.after.packages),
+    "command": lambda g: _pairs(_command(g.old, COMMAND_KEYS), _command(g.new, COMMAND_KEYS)),
+    "resources": lambda g: _resources(
+        _command(g.old, RESOURCE_KEYS), _command(g.new, RESOURCE_KEYS)
+    ),
+}
+"""How each part of the diff is computed; the sections table says which parts exist."""
 
 
 def identity(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -95,7 +119,7 @@ def identity(record: Mapping[str, Any]) -> dict[str, Any]:
 
 def _finish(result: dict[str, Any], include_same: bool) -> dict[str, Any]:
     if not include_same:
-        for section in (*COUNTED, "resources"):
+        for section in (*COUNTED, *UNCOUNTED):
             result[section] = [e for e in result[section] if e["change"] != SAME]
     result["differs"] = differs(result)
     return result
@@ -341,78 +365,6 @@ def _resources(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[dict[str,
     return entries
 
 
-# -- mirror ------------------------------------------------------------------------
-def mirror(result: Mapping[str, Any]) -> dict[str, Any]:
-    """``diff(b, a)`` computed from ``diff(a, b)``: the property tests check the two agree."""
-    flipped: dict[str, Any] = {key: value for key, value in result.items()}
-    flipped["a"], flipped["b"] = result["b"], result["a"]
-    for section in ("params", "series", "environment", "command"):
-        flipped[section] = [_mirror_pair(entry) for entry in result[section]]
-    flipped["metrics"] = [_mirror_metric(entry) for entry in result["metrics"]]
-    flipped["resources"] = [_mirror_resource(entry) for entry in result["resources"]]
-    flipped["data"] = [_mirror_data(entry) for entry in result["data"]]
-    flipped["code"] = _mirror_code(result["code"])
-    flipped["packages"] = _mirror_packages(result["packages"])
-    return flipped
-
-
-def _sides(entry: Mapping[str, Any]) -> tuple[Any, Any]:
-    old = _ABSENT if entry["change"] == ADDED else entry["old"]
-    new = _ABSENT if entry["change"] == REMOVED else entry["new"]
-    return old, new
-
-
-def _mirror_pair(entry: Mapping[str, Any]) -> dict[str, Any]:
-    old, new = _sides(entry)
-    return {**entry, **_pair(entry["key"], new, old)}
-
-
-def _mirror_metric(entry: Mapping[str, Any]) -> dict[str, Any]:
-    old, new = _sides(entry)
-    direction = Direction(entry["goal"], entry["tolerance"], entry["guessed"])
-    return metric_entry(entry["key"], new, old, direction)
-
-
-def _mirror_resource(entry: Mapping[str, Any]) -> dict[str, Any]:
-    flipped = _mirror_pair(entry)
-    flipped["delta"], flipped["relative"] = _delta(flipped["old"], flipped["new"])
-    return flipped
-
-
-def _mirror_data(entry: Mapping[str, Any]) -> dict[str, Any]:
-    flipped = _mirror_pair(entry)
-    files = entry.get("files")
-    if files is not None:
-        flipped["files"] = {**files, ADDED: files[REMOVED], REMOVED: files[ADDED]}
-    return flipped
-
-
-def _mirror_code(code: Mapping[str, Any]) -> dict[str, Any]:
-    files = [{**f, "added": f["deleted"], "deleted": f["added"]} for f in code["files"]]
-    return {
-        **code,
-        "old": code["new"],
-        "new": code["old"],
-        "ahead": code["behind"],
-        "behind": code["ahead"],
-        "files": files,
-    }
-
-
-def _mirror_packages(packages: Mapping[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    def swap(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [{**item, "old": item["new"], "new": item["old"]} for item in items]
-
-    return {
-        "added": packages["removed"],
-        "removed": packages["added"],
-        "upgraded": swap(packages["downgraded"]),
-        "downgraded": swap(packages["upgraded"]),
-        "changed": swap(packages["changed"]),
-    }
-
-
-# -- reading what the pure diff needs (the only I/O in this module) -------------------
 def read_side(store: Store, record: Mapping[str, Any], warnings: list[str]) -> Side:
     """Package lines and dataset manifests of a run; unreadable objects become warnings."""
     from mlog.errors import MlogError

@@ -9,13 +9,11 @@ from typing import Any
 from mlog.errors import UsageError
 from mlog.query import index
 from mlog.query import language as query
+from mlog.storage import sections
 from mlog.storage.store import Store
 
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
-SUMMARY_KEYS = (
-    "id", "alias", "model", "status", "note",
-    "command.started_at", "command.duration_s", "code.commit", "code.dirty",
-)  # fmt: skip
+SUMMARY_KEYS = sections.SUMMARY_KEYS
 
 
 def parse_columns(text: str | None) -> tuple[str, ...]:

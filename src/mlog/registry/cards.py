@@ -250,6 +250,14 @@ def _evaluation(card: ModelCard) -> Section:
             row += ["-", "-"] if other is None else [f"{other:.6g}", f"{value - other:+.6g}"]
         rows.append(row)
     blocks: list[Block] = [Table(headers, rows)] if rows else ["No numeric metrics recorded."]
+    sources = card.record.get("metric_sources") or []
+    if sources:
+        blocks.append("Metrics read from: " + ", ".join(str(s) for s in sources))
+    series = card.record.get("series") or {}
+    if series:
+        blocks.append(Table(["Series", "Steps", "Last"], [
+            [name, str(s.get("steps")), _short(s.get("last"))] for name, s in sorted(series.items())
+        ]))  # fmt: skip
     blocks.append(_champion_sentence(card))
     verdict = (card.record.get("validation") or {}).get("verdict")
     if verdict:
@@ -290,6 +298,9 @@ def _lineage(card: ModelCard) -> Section:
     params = card.record.get("params") or {}
     rows = [[str(k), _short(v)] for k, v in sorted(params.items())]
     blocks: list[Block] = [Table(["Param", "Value"], rows)] if rows else ["No params recorded."]
+    sources = card.record.get("param_sources") or []
+    if sources:
+        blocks.append("Params read from: " + ", ".join(str(s) for s in sources))
     blocks.append(f"Seed: {card.record.get('seed')}")
     artifacts = card.record.get("artifacts") or []
     art_rows = [[str(a.get("path")), str(a.get("hash")), _size(a.get("size"))] for a in artifacts]

@@ -8,8 +8,6 @@ and a fork in the chain (two events with the same ``prev``) shows a concurrent h
 from __future__ import annotations
 
 import re
-import secrets
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, cast
 
@@ -30,12 +28,6 @@ def check_model_name(model: str) -> str:
             "starting with a letter, digit or '_'"
         )
     return model
-
-
-def new_event_id(now: datetime | None = None) -> str:
-    """Sortable to the microsecond, so a fold sees events in the order they were made."""
-    moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
-    return f"{moment:%Y%m%dT%H%M%S%fZ}-{secrets.token_hex(4)}"
 
 
 def model_dir(store: Store, model: str) -> Path:
@@ -106,7 +98,7 @@ def append_event(store: Store, model: str, kind: str, **fields: Any) -> dict[str
 def _build(model: str, kind: str, prev: str | None, fields: dict[str, Any]) -> dict[str, Any]:
     event: dict[str, Any] = {
         "schema_version": 1,
-        "id": new_event_id(),
+        "id": records.new_id(),  # sortable: a fold sees events in the order they were made
         "model": model,
         "kind": kind,
         "at": records.utc_timestamp(),

@@ -30,7 +30,6 @@ DEFAULT_GATES: dict[str, tuple[str, ...]] = {
 }
 DEFAULT_APPROVALS = {"staging": 0, "production": 1}
 REGRESSED_VERDICTS = frozenset({"regressed"})
-_AUTO_VERSION = re.compile(r"^v([1-9][0-9]*)$")
 _TARGET = re.compile(
     r"^(?P<model>[A-Za-z0-9_][A-Za-z0-9_.-]*)@(?P<version>[A-Za-z0-9_][A-Za-z0-9_.-]*)$"
 )
@@ -399,7 +398,7 @@ def _new_version_name(state: ModelState, requested: str | None) -> str:
                 "omit --version to get the next vN)"
             )
         return requested
-    numbers = [int(m.group(1)) for v in state.versions if (m := _AUTO_VERSION.match(v))]
+    numbers = [n for v in state.versions if (n := records.alias_number(v)) is not None]
     return f"v{max(numbers, default=0) + 1}"
 
 

@@ -271,7 +271,6 @@ class Hasher:
         self.on_total = on_total
         self.files_read = 0
         self.bytes_read = 0
-        self._after_read: Callable[[str], None] | None = None  # test hook
         self._local = threading.local()
 
     # ------------------------------------------------------------ public API
@@ -503,8 +502,6 @@ class Hasher:
             raise DataError(f"cannot read {item.abspath}: {exc.strerror}") from exc
         try:
             h, nread = self._read_fd(fd, item, view)
-            if self._after_read is not None:
-                self._after_read(item.abspath)
             after = FileKey.of(os.fstat(fd))
         finally:
             os.close(fd)

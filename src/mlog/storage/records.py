@@ -4,22 +4,35 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 from datetime import datetime, timezone
 from typing import Any
 
+from mlog.storage import sections
+
 SCHEMA_VERSION = 1
 
-# Order in which sections are written, so every record reads the same way.
-SECTION_ORDER = (
-    "schema_version", "id", "alias", "model", "status", "note", "tags", "code", "command",
-    "environment", "params", "param_sources", "seed", "metrics", "metric_sources", "series",
-    "data", "lineage", "artifacts", "validation", "redactions", "warnings", "integrity",
-)  # fmt: skip
+SECTION_ORDER = sections.KEYS
+"""Order in which sections are written, so every record reads the same way."""
 
 
-def new_run_id(now: datetime | None = None) -> str:
-    """Unique and sortable by start time: ``20261123T150102123456Z-1a2b3c4d``."""
+ALIAS = re.compile(r"^v([1-9][0-9]*)$")
+"""``vN``: the short alias of a run, and the automatic label of a registered model version."""
+
+
+def alias_number(text: str) -> int | None:
+    """N of a ``vN`` alias or label, else None."""
+    match = ALIAS.match(text)
+    return int(match.group(1)) if match else None
+
+
+def new_id(now: datetime | None = None) -> str:
+    """Unique and sortable to the microsecond: ``20261123T150102123456Z-1a2b3c4d``.
+
+    Runs and registry events are named this way, so listing them in name order is
+    listing them in time order.
+    """
     moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     return f"{moment:%Y%m%dT%H%M%S%fZ}-{secrets.token_hex(4)}"
 
