@@ -35,7 +35,7 @@ def write(root: Path, files: dict[str, bytes]) -> None:
 
 
 def documented_tree_hash(root: Path) -> str:
-    """The recipe of docs/hashing.md, written independently of mlog."""
+    """The recipe of docs/record-format.md ("How data and artifacts are hashed"), written independently of mlog."""
     lines = []
     for dirpath, _dirs, names in os.walk(os.fsencode(root)):
         for name in names:

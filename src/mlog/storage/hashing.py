@@ -2,9 +2,10 @@
 
 Every digest is written ``"<algorithm>:<hex>"`` (``xxh3_128`` by default). A tree (a
 directory or a glob) is hashed over its sorted per-file lines, so anyone can recompute
-it without mlog: the exact algorithm is in ``docs/hashing.md``. Files are read once,
-in large reused buffers, by a thread pool (xxhash and ``read`` release the GIL), and
-unchanged files are served from an optional :mod:`mlog.storage.hashcache` cache.
+it without mlog: the exact algorithm is in docs/record-format.md, "How data and artifacts are
+hashed". Files are read once, in large reused buffers, by a thread pool (xxhash and ``read``
+release the GIL), and unchanged files are served from the optional
+:mod:`mlog.storage.hashcache` cache.
 """
 
 from __future__ import annotations
@@ -158,7 +159,7 @@ def _fs(path: str) -> bytes:
 
 
 def entry_line(entry: ManifestEntry) -> bytes:
-    """The bytes one file contributes to a tree digest (documented in docs/hashing.md)."""
+    """The bytes one file contributes to a tree digest (docs/record-format.md documents it)."""
     return b"%s\0%d\0%s\n" % (_fs(entry.path), entry.size, entry.digest.encode())
 
 
