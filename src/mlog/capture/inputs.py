@@ -170,21 +170,21 @@ def _dirty_evidence(store: Store, tree: gitio.WorkingTree) -> dict[str, Any]:
 
 
 def hash_artifacts(
-    store: Store, paths: list[str], record: dict[str, Any], settings: HashSettings
-) -> list[dict[str, Any]]:
-    """Hash each declared output; a missing one is recorded as absent (the run then fails)."""
+    store: Store, paths: list[str], settings: HashSettings
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Hash each declared output, with a warning for each one missing (the run then fails)."""
     from mlog.capture.data import hash_artifact
 
-    entries = []
+    entries, warnings = [], []
     for path in dict.fromkeys(_shown(store, p) for p in paths):
         try:
             entry = hash_artifact(store, path, settings)
         except MlogError as exc:
             entry = {"path": path, "present": False, "hash": None, "error": str(exc)}
         if not entry["present"]:
-            record["warnings"].append(f"artifact missing after the run: {path}")
+            warnings.append(f"artifact missing after the run: {path}")
         entries.append(entry)
-    return entries
+    return entries, warnings
 
 
 def _shown(store: Store, path: str) -> str:

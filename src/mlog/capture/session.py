@@ -240,21 +240,28 @@ def execute(prepared: Prepared) -> Outcome:
     return run_child(prepared.record["command"]["argv"], env=env, on_start=remember_child)
 
 
+@dataclass
+class Collected:
+    """What one collector found after the command ended: record sections, and its warnings."""
+
+    sections: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    sidecars: dict[str, bytes] = field(default_factory=dict)
+
+
 def finish(prepared: Prepared, outcome: Outcome | None, recovered: str | None = None) -> RunResult:
     """Complete the record from the outcome and what the script reported; write it."""
     record = prepared.record
     store = prepared.store
     reported = metrics_capture.read_spool(store.spool_path(prepared.run_id))
     _apply_outcome(record, outcome, recovered)
-    sidecars = _apply_reported(prepared, reported)
-    from mlog.capture.data import HashSettings
-    from mlog.capture.inputs import hash_artifacts
-
-    settings = HashSettings(algorithm=prepared.hash_algorithm)
-    paths = prepared.artifacts + reported.artifacts
-    record["artifacts"] = hash_artifacts(store, paths, record, settings)
+    sidecars: dict[str, bytes] = {}
+    for collect in (_reported, _file_metrics, _artifacts):
+        found = collect(prepared, reported)
+        _assemble(record, found)
+        sidecars.update(found.sidecars)
     record["status"] = _status(record, outcome)
-    record["validation"] = _validation(store, record)
+    _assemble(record, _validation(store, record))
     sealed = records.seal(_drop_empty(record))
     validate(sealed, "run", source=f"record of run {prepared.run_id}")
     path = store.write_run(prepared.run_id, yamlio.dumps(sealed), sidecars)
@@ -265,7 +272,12 @@ def finish(prepared: Prepared, outcome: Outcome | None, recovered: str | None = 
     return RunResult(prepared.run_id, prepared.alias, exit_code, sealed, path)
 
 
-def _validation(store: Store, record: dict[str, Any]) -> dict[str, Any] | None:
+def _assemble(record: dict[str, Any], found: Collected) -> None:
+    record.update(found.sections)
+    record["warnings"].extend(found.warnings)
+
+
+def _validation(store: Store, record: dict[str, Any]) -> Collected:
     """The report against the champion; failures become warnings, never a lost record."""
     from mlog.compare.validation import attach
     from mlog.registry.fold import validation_target
@@ -273,9 +285,9 @@ def _validation(store: Store, record: dict[str, Any]) -> dict[str, Any] | None:
     try:
         against = validation_target(store, str(record.get("model")))
     except MlogError as exc:
-        record.setdefault("warnings", []).append(f"validation skipped: {exc}")
-        return None
-    return attach(store, record, against)
+        return Collected({"validation": None}, [f"validation skipped: {exc}"])
+    report, warnings = attach(store, record, against)
+    return Collected({"validation": report}, warnings)
 
 
 def _apply_outcome(record: dict[str, Any], outcome: Outcome | None, recovered: str | None) -> None:
@@ -294,44 +306,58 @@ def _apply_outcome(record: dict[str, Any], outcome: Outcome | None, recovered: s
     )
 
 
-def _apply_reported(prepared: Prepared, reported: metrics_capture.Reported) -> dict[str, bytes]:
+def _reported(prepared: Prepared, reported: metrics_capture.Reported) -> Collected:
+    """What the script logged through the Python API: params, note, series."""
     from mlog.storage.redact import redact_mapping
 
     record = prepared.record
     params, redacted = redact_mapping({**record["params"], **reported.params}, "params")
-    record["params"] = params
-    record["redactions"] = sorted({*record["redactions"], *redacted})
+    found = Collected({"params": params, "redactions": sorted({*record["redactions"], *redacted})})
     if record.get("seed") is None:
-        record["seed"] = find_seed(params)
+        found.sections["seed"] = find_seed(params)
     if reported.note and not record.get("note"):
-        record["note"] = reported.note
-    record["metrics"] = {**_file_metrics(prepared), **reported.metrics}
-    sidecars: dict[str, bytes] = {}
+        found.sections["note"] = reported.note
     if reported.points:
-        record["series"] = metrics_capture.summarize_series(reported.points)
-        sidecars[SERIES_FILE] = metrics_capture.series_jsonl(reported.points)
+        found.sections["series"] = metrics_capture.summarize_series(reported.points)
+        found.sidecars[SERIES_FILE] = metrics_capture.series_jsonl(reported.points)
     if prepared.patch:
-        sidecars[PATCH_FILE] = prepared.patch.encode("utf-8")
+        found.sidecars[PATCH_FILE] = prepared.patch.encode("utf-8")
     if reported.skipped_lines:
-        record["warnings"].append(f"{reported.skipped_lines} unreadable spool line(s) skipped")
-    return sidecars
+        found.warnings.append(f"{reported.skipped_lines} unreadable spool line(s) skipped")
+    return found
 
 
-def _file_metrics(prepared: Prepared) -> dict[str, Any]:
-    record = prepared.record
+def _file_metrics(prepared: Prepared, reported: metrics_capture.Reported) -> Collected:
+    """Metrics from the declared metrics files, overridden by those logged through the API."""
     root = prepared.store.repo_root
     found = [root / p for p in prepared.metrics_files if (root / p).exists()]
-    for missing in sorted(
-        set(prepared.metrics_files) - {p.relative_to(root).as_posix() for p in found}
-    ):
-        record["warnings"].append(f"metrics file not written by the command: {missing}")
+    written = {p.relative_to(root).as_posix() for p in found}
+    collected = Collected(
+        warnings=[
+            f"metrics file not written by the command: {missing}"
+            for missing in sorted(set(prepared.metrics_files) - written)
+        ]
+    )
     if found:
-        record["metric_sources"] = [p.relative_to(root).as_posix() for p in found]
+        collected.sections["metric_sources"] = [p.relative_to(root).as_posix() for p in found]
     try:
-        return metrics_capture.read_metrics_files(found)
+        from_files = metrics_capture.read_metrics_files(found)
     except MlogError as exc:
-        record["warnings"].append(str(exc))
-        return {}
+        collected.warnings.append(str(exc))
+        from_files = {}
+    collected.sections["metrics"] = {**from_files, **reported.metrics}
+    return collected
+
+
+def _artifacts(prepared: Prepared, reported: metrics_capture.Reported) -> Collected:
+    """The declared outputs and those logged through the API, hashed now the command ended."""
+    from mlog.capture.data import HashSettings
+    from mlog.capture.inputs import hash_artifacts
+
+    settings = HashSettings(algorithm=prepared.hash_algorithm)
+    paths = prepared.artifacts + reported.artifacts
+    artifacts, warnings = hash_artifacts(prepared.store, paths, settings)
+    return Collected({"artifacts": artifacts}, warnings)
 
 
 def _status(record: dict[str, Any], outcome: Outcome | None) -> str:

@@ -45,17 +45,18 @@ class Against:
     record: Mapping[str, Any]
 
 
-def attach(store: Store, record: dict[str, Any], against: Against | None) -> dict[str, Any] | None:
-    """The report for a run being finished; any failure becomes a warning, never a lost record."""
+def attach(
+    store: Store, record: dict[str, Any], against: Against | None
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """The report for a run being finished, and warnings: a failure never loses the record."""
     try:
         found = report(store, record, against)
         _check_shape(found)
-        return found
+        return found, []
     except MlogError as exc:
-        record.setdefault("warnings", []).append(f"validation skipped: {exc}")
+        return None, [f"validation skipped: {exc}"]
     except Exception as exc:  # a bug here must not cost the user their record
-        record.setdefault("warnings", []).append(f"validation failed unexpectedly: {exc!r}")
-    return None
+        return None, [f"validation failed unexpectedly: {exc!r}"]
 
 
 def _check_shape(found: dict[str, Any]) -> None:
