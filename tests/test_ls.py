@@ -137,9 +137,24 @@ def test_metrics_that_do_not_fit_are_named_not_squeezed(repo: Any, cli: Any) -> 
     store = Store(repo.path)
     many = {f"metric_number_{i}": i / 10 for i in range(12)}
     write(store, make_record(1, metrics=many))
-    result = cli("ls")
+    terminal = {"FORCE_COLOR": "1", "COLUMNS": "80"}
+    result = cli("ls", env=terminal)
     assert result.exit_code == 0, result
     assert "more metric(s) do not fit" in result.stderr, result
     assert "metric_number_0" in result.stdout and "metric_number_11" not in result.stdout
-    wide = cli("ls", "--columns", "metrics.metric_number_11")
+    wide = cli("ls", "--columns", "metrics.metric_number_11", env=terminal)
     assert "metric_number_11" in wide.stdout and "do not fit" not in wide.stderr, wide
+
+
+def test_piped_ls_prints_every_column_as_tab_separated_rows(repo: Any, cli: Any) -> None:
+    store = Store(repo.path)
+    many = {f"metric_number_{i}": i / 10 for i in range(12)}
+    run_id = write(store, make_record(1, metrics=many))
+    result = cli("ls", "--columns", "id,metrics.metric_number_11")
+    assert result.exit_code == 0, result
+    header, row = result.stdout.splitlines()
+    assert header.split("\t")[-3:] == ["id", "metric_number_11", "note"], result
+    assert run_id in row.split("\t") and "1.1" in row.split("\t"), result
+    everything = cli("ls")
+    assert "metric_number_11" in everything.stdout.splitlines()[0], everything
+    assert "do not fit" not in everything.stderr, everything

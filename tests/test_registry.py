@@ -188,7 +188,8 @@ def test_malformed_event_file_is_a_clear_error(trained: Repo, cli: Any) -> None:
         assert result.exit_code == 9 and "integrity hash does not match" in result.stderr, result
     path.write_text("kind: [unclosed\n")
     result = cli("registry", "ls", "--json")
-    assert result.exit_code == 9 and result.stdout == "", result
+    assert result.exit_code == 9, result
+    assert json.loads(result.stdout)["error"]["exit_code"] == 9, result  # scripts see it too
 
 
 def test_data_review_flag_blocks_until_cleared(trained: Repo, cli: Any) -> None:

@@ -6,11 +6,26 @@ place and ``docs/exit-codes.md`` can list them all.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class MlogError(Exception):
-    """Base of every error mlog reports to the user; the message says what to do next."""
+    """Base of every error mlog reports to the user; the message says what to do next.
+
+    ``details`` is data a script needs to act on the refusal (which gates failed, which
+    artifacts do not match); ``--json`` prints it beside the message.
+    """
 
     exit_code = 1
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.details: dict[str, Any] = details or {}
+
+    def to_json(self) -> dict[str, Any]:
+        """What ``--json`` prints on stdout when a command refuses."""
+        error = {"message": str(self), "exit_code": self.exit_code, "type": type(self).__name__}
+        return {"error": error, **self.details}
 
 
 class UsageError(MlogError):

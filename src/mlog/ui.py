@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -11,23 +12,44 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 
-@cache
+PIPE_WIDTH = 4096
+"""Width of stdout when it is not a terminal: rows are never folded, so `grep` sees whole ids."""
+
+
 def out() -> Console:
-    from rich.console import Console
+    """The console for data, on stdout."""
+    return _console(sys.stdout, stderr=False)
 
-    return Console(highlight=False, soft_wrap=True)
+
+def err() -> Console:
+    """The console for messages, on stderr."""
+    return _console(sys.stderr, stderr=True)
 
 
 @cache
-def err() -> Console:
+def _console(stream: object, *, stderr: bool) -> Console:
+    """One console per stream (tests swap the streams; a real run has one of each)."""
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    console = Console(stderr=stderr, highlight=False, soft_wrap=True)
+    if not stderr and not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = PIPE_WIDTH
+    return console
 
 
-def print_json(data: Any) -> None:
-    """Stable, machine-readable output: sorted keys, no colour, no wrapping."""
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+def piped() -> bool:
+    """Whether stdout goes to a pipe or a file rather than a terminal."""
+    return not out().is_terminal
+
+
+def print_json(data: Any, *, one_line: bool = False) -> None:
+    """Stable, machine-readable output: sorted keys, no colour, no wrapping.
+
+    ``one_line`` prints it as a single line, for output that follows other text (the
+    training command's own output under ``mlog run --json``): ``tail -n 1 | jq`` reads it.
+    """
+    indent = None if one_line else 2
+    sys.stdout.write(json.dumps(data, indent=indent, sort_keys=True, default=str) + "\n")
 
 
 def print_text(text: str) -> None:
@@ -59,7 +81,14 @@ def _escape(text: str) -> str:
 def table(
     columns: list[str], rows: list[list[str]], *, title: str | None = None, no_wrap: int = 0
 ) -> None:
-    """A table on stdout; the first ``no_wrap`` columns are never wrapped (ids, numbers)."""
+    """A table on stdout; the first ``no_wrap`` columns are never wrapped (ids, numbers).
+
+    Piped, it is plain tab-separated lines (a header line, then one line per row, markup
+    removed), so `grep`, `cut -f` and `awk -F'\t'` work on it.
+    """
+    if piped():
+        _plain_table(columns, rows)
+        return
     from rich.table import Table
 
     grid = Table(title=title, header_style="bold", show_edge=False, pad_edge=False)
@@ -68,6 +97,17 @@ def table(
     for row in rows:
         grid.add_row(*row)
     out().print(grid)
+
+
+def _plain_table(columns: list[str], rows: list[list[str]]) -> None:
+    from rich.text import Text
+
+    def cell(value: str) -> str:
+        return Text.from_markup(value).plain.replace("\t", " ").replace("\n", " ")
+
+    lines = ["\t".join(cell(c) for c in columns)]
+    lines += ["\t".join(cell(c) for c in row) for row in rows]
+    sys.stdout.write("\n".join(lines) + "\n")
 
 
 def format_value(value: Any) -> str:

@@ -41,6 +41,22 @@ class RunReport:
     exit_code: int
     failed_on_regression: bool
 
+    def to_json(self) -> dict[str, Any]:
+        """What ``mlog run --json`` prints: enough for a CI job to act on the run."""
+        record = self.result.record
+        return {
+            "id": self.result.run_id,
+            "alias": self.result.alias,
+            "model": record.get("model"),
+            "status": record.get("status"),
+            "exit_code": self.exit_code,
+            "command_exit_code": (record.get("command") or {}).get("exit_code"),
+            "verdict": (record.get("validation") or {}).get("verdict"),
+            "failed_on_regression": self.failed_on_regression,
+            "record": str(self.result.path) if self.result.path else None,
+            "warnings": list(record.get("warnings") or []),
+        }
+
 
 def run(options: RunOptions, *, cwd: Path, fail_on_regression: bool = False) -> RunReport:
     """Prepare (refusing bad input), execute, and always write the record.

@@ -37,6 +37,7 @@ class Inputs:
     artifacts: list[str]
     metrics_files: list[str]
     patch: str
+    warnings: list[str]
 
 
 def capture_inputs(
@@ -70,7 +71,18 @@ def capture_inputs(
             for p in (*config.metrics_files, *options.metrics_files)
         ],
         patch=gitio.tracked_patch(root) if tree.dirty else "",
+        warnings=_unpinned(data),
     )
+
+
+def _unpinned(data: dict[str, Any]) -> list[str]:
+    """Remote datasets named without a version: the record cannot say which data it was."""
+    return [
+        f"dataset {name}: {entry.get('path')} has no @VERSION, so the record pins nothing "
+        "(name a version: an S3 object version, a snapshot or a partition date)"
+        for name, entry in data.items()
+        if entry.get("kind") == "uri" and not entry.get("version")
+    ]
 
 
 def _in_cwd(path: str, cwd: Path) -> Path:
@@ -113,15 +125,33 @@ def hash_settings(config: Config, options: RunOptions) -> HashSettings:
     )
 
 
+def parse_window(window: str) -> tuple[str, str]:
+    """``START..END``, both ISO dates or date-times, START not after END."""
+    from datetime import date, datetime
+
+    start, sep, end = window.partition("..")
+    example = "e.g. 2026-01-01..2026-03-31"
+    if not sep or not start.strip() or not end.strip():
+        raise UsageError(f"--data-window {window!r}: expected START..END, {example}")
+    moments = []
+    for text in (start.strip(), end.strip()):
+        try:
+            moment = datetime.fromisoformat(text) if "T" in text else date.fromisoformat(text)
+        except ValueError:
+            raise UsageError(
+                f"--data-window {window!r}: {text!r} is not an ISO date or date-time ({example})"
+            ) from None
+        moments.append(moment.isoformat())
+    if moments[0] > moments[1]:
+        raise UsageError(f"--data-window {window!r}: START is after END (swap them)")
+    return start.strip(), end.strip()
+
+
 def _lineage(config: Config, options: RunOptions) -> dict[str, Any]:
     lineage: dict[str, Any] = {}
     window = options.data_window or config.raw.get("data_window")
     if window:
-        start, sep, end = str(window).partition("..")
-        if not sep or not start or not end:
-            raise UsageError(
-                f"--data-window {window!r}: expected START..END, e.g. 2026-01-01..2026-03-31"
-            )
+        start, end = parse_window(str(window))
         lineage["data_window"] = {"start": start, "end": end}
     if config.raw.get("feature_views"):
         lineage["feature_views"] = [

@@ -137,7 +137,7 @@ def _base_record(
         "artifacts": [],
         "validation": None,
         "redactions": inputs.redactions,
-        "warnings": [],
+        "warnings": list(inputs.warnings),
     }
 
 
@@ -451,7 +451,7 @@ def _process_start(pid: int | None) -> int | None:
 def in_process_run(**kwargs: Any) -> Iterator[RunResult]:
     """``mlog.start_run()``: the same capture, with this process as the command."""
     options = RunOptions(
-        argv=tuple(sys.argv) if sys.argv and sys.argv[0] else ("python",),
+        argv=interpreter_argv(),
         data=tuple(kwargs["data"]),
         artifacts=tuple(kwargs["artifacts"]),
         params_files=tuple(kwargs["params_files"]),
@@ -476,6 +476,29 @@ def in_process_run(**kwargs: Any) -> Iterator[RunResult]:
         _finish_in_process(prepared, result, 0, started, before, None)
     finally:
         _restore_env(SPOOL_ENV, previous)
+
+
+CODE_SHOWN = 2000
+"""Characters of ``python -c CODE`` kept in the record (the rest is counted, not kept)."""
+
+
+def interpreter_argv() -> tuple[str, ...]:
+    """The command line of this Python process, as a user would retype it.
+
+    ``sys.argv`` alone loses the interpreter and, for ``python -c CODE``, the code itself
+    (``['-c']``); ``sys.orig_argv`` has both. Long code is truncated, and the argv is
+    redacted like any other before it is written.
+    """
+    args = list(sys.argv)
+    original = list(getattr(sys, "orig_argv", []) or [])
+    if args[:1] == ["-c"] and "-c" in original:
+        code = original[original.index("-c") + 1] if original[-1] != "-c" else ""
+        if len(code) > CODE_SHOWN:
+            code = f"{code[:CODE_SHOWN]}... [{len(code) - CODE_SHOWN} more characters]"
+        return (sys.executable or "python", "-c", code, *args[1:])
+    if args and args[0]:
+        return (sys.executable or "python", *args)
+    return (sys.executable or "python",)
 
 
 def _finish_in_process(

@@ -20,7 +20,7 @@ app = typer.Typer(
         "Start with `mlog init`, then wrap your training: `mlog run -- python train.py`."
     ),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
 )
@@ -64,4 +64,29 @@ app.registered_commands.sort(
 
 
 def main() -> None:
-    app()
+    """The ``mlog`` executable: usage errors are one line, like every other error."""
+    import sys
+
+    try:
+        code = app(standalone_mode=False)
+    except typer.TyperException as exc:
+        sys.exit(_usage_error(exc))
+    except typer.Abort:
+        from mlog import ui
+
+        ui.error("aborted")
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_error(exc: typer.TyperException) -> int:
+    """Print ``error: <what> (see `mlog CMD --help`)`` for a bad option, value or argument."""
+    from mlog import ui
+
+    if type(exc).__name__ == "NoArgsIsHelpError":  # the help has been printed already
+        return exc.exit_code
+    message = " ".join(exc.format_message().split())
+    ctx = getattr(exc, "ctx", None)
+    where = ctx.command_path if ctx is not None else "mlog"
+    ui.error(f"{message[:1].lower()}{message[1:].rstrip('.')} (see `{where} --help`)")
+    return exc.exit_code

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mlog.cli.common import JsonOption, cwd, handle_errors
+from mlog.cli.common import Command, JsonOption, cwd, handle_errors
 
 if TYPE_CHECKING:
     from mlog.api.audit import CheckReport, Finding
@@ -20,8 +20,8 @@ class OutputFormat(str, Enum):
 
 
 def register(app: typer.Typer) -> None:
-    app.command("check")(check_command)
-    app.command("hook", hidden=True)(hook_command)
+    app.command("check", cls=Command)(check_command)
+    app.command("hook", hidden=True, cls=Command)(hook_command)
 
 
 @handle_errors
@@ -135,10 +135,12 @@ def _summary(report: CheckReport) -> str:
 
 @handle_errors
 def hook_command(
-    name: Annotated[str, typer.Argument(help="validate, immutable or artifacts.")],
+    name: Annotated[str, typer.Argument(help="validate, immutable or artifacts.", metavar="HOOK")],
     files: Annotated[
         list[str] | None,
-        typer.Argument(help="Staged files, as pre-commit passes them.", show_default=False),
+        typer.Argument(
+            help="Staged files, as pre-commit passes them.", show_default=False, metavar="FILE"
+        ),
     ] = None,
 ) -> None:
     """Run one pre-commit hook (called by the hooks in .pre-commit-hooks.yaml).

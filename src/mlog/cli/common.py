@@ -6,9 +6,10 @@ import functools
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
+from typer.core import TyperCommand
 
 from mlog.errors import InternalError, MlogError
 
@@ -18,6 +19,14 @@ R = TypeVar("R")
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 state = {"traceback": False}
+
+
+class Command(TyperCommand):
+    """A command whose usage line reads like the docs: `mlog show RUN`, not `{run}`."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = super().collect_usage_pieces(ctx)
+        return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in pieces]
 
 
 def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
@@ -37,6 +46,8 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
         except MlogError as exc:
             if state["traceback"]:
                 raise
+            if kwargs.get("json_output") is True:
+                ui.print_json(exc.to_json())  # scripts read the refusal from stdout too
             ui.error(str(exc))
             raise typer.Exit(exc.exit_code) from None
         except Exception as exc:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mlog.cli.common import JsonOption, cwd, handle_errors
+from mlog.cli.common import Command, JsonOption, cwd, handle_errors
 from mlog.cli.diffview import data_table, label, markdown_report, render_diff
 
 data_app = typer.Typer(
@@ -19,9 +19,9 @@ data_app = typer.Typer(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("diff")(diff_command)
-    app.command("champion")(champion_command)
-    data_app.command("diff")(data_diff_command)
+    app.command("diff", cls=Command)(diff_command)
+    app.command("champion", cls=Command)(champion_command)
+    data_app.command("diff", cls=Command)(data_diff_command)
     app.add_typer(data_app, name="data")
 
 
@@ -31,10 +31,13 @@ def diff_command(
     a: Annotated[
         str | None,
         typer.Argument(
-            help="Older run (default: the champion of B's model, else the run before B)."
+            help="Older run (default: the champion of B's model, else the run before B).",
+            metavar="A",
         ),
     ] = None,
-    b: Annotated[str | None, typer.Argument(help="Newer run (default: the newest run).")] = None,
+    b: Annotated[
+        str | None, typer.Argument(help="Newer run (default: the newest run).", metavar="B")
+    ] = None,
     show_all: Annotated[
         bool, typer.Option("--all", help="Show every value, not only what differs.")
     ] = False,
@@ -61,7 +64,10 @@ def diff_command(
     """
     from mlog import ui
     from mlog.api import compare as api
+    from mlog.errors import UsageError
 
+    if json_output and markdown:
+        raise UsageError("--json and --md are two output formats: pick one")
     result = api.diff(cwd=cwd(), a=a, b=b, include_same=show_all)
     for warning in result["warnings"]:
         ui.warning(warning)
@@ -80,16 +86,23 @@ def diff_command(
 def champion_command(
     run: Annotated[
         str | None,
-        typer.Argument(help="Run to make champion (vN, latest, id prefix); omit to show it."),
+        typer.Argument(
+            help="Run to make champion (vN, latest, id prefix); omit to show it.", metavar="RUN"
+        ),
     ] = None,
     model: Annotated[
-        str | None, typer.Option("--model", help="Model name (default: the run's, or config's).")
+        str | None,
+        typer.Option(
+            "--model", help="Model name (default: the run's, or config's).", metavar="NAME"
+        ),
     ] = None,
     reason: Annotated[
-        str | None, typer.Option("--reason", "-r", help="Why this run is the champion.")
+        str | None,
+        typer.Option("--reason", "-r", help="Why this run is the champion.", metavar="TEXT"),
     ] = None,
     by: Annotated[
-        str | None, typer.Option("--by", help="Who decides (default: git user.email).")
+        str | None,
+        typer.Option("--by", help="Who decides (default: git user.email).", metavar="EMAIL"),
     ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Allow a run that did not succeed.")
@@ -151,10 +164,15 @@ def _render_champion(shown: Mapping[str, Any]) -> None:
 # -- mlog data diff ----------------------------------------------------------------------------
 @handle_errors
 def data_diff_command(
-    a: Annotated[str, typer.Argument(help="Older run (vN, latest~1, champion, id prefix).")],
-    b: Annotated[str, typer.Argument(help="Newer run.")],
+    a: Annotated[
+        str, typer.Argument(help="Older run (vN, latest~1, champion, id prefix).", metavar="A")
+    ],
+    b: Annotated[str, typer.Argument(help="Newer run.", metavar="B")],
     dataset: Annotated[
-        str | None, typer.Option("--dataset", help="Only this dataset (its name in the record).")
+        str | None,
+        typer.Option(
+            "--dataset", help="Only this dataset (its name in the record).", metavar="NAME"
+        ),
     ] = None,
     json_output: JsonOption = False,
 ) -> None:

@@ -134,16 +134,27 @@ def data_table(console: Console, entries: list[dict[str, Any]], a: str, b: str) 
         return
     grid = _grid("data", ["dataset", a, b, "files"])
     for entry in entries:
+        old, new = _data_sides(entry)
         grid.add_row(
             _styled(entry["key"], entry["change"]),
-            _cell(_identity(entry["old"])),
-            _cell(_identity(entry["new"])),
+            _cell(old),
+            _cell(new),
             _cell(_file_counts(entry.get("files"))),
         )
     console.print(grid)
     for entry in entries:
         for line in _file_lines(entry):
             console.print(line)
+
+
+def _data_sides(entry: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """Each run's identity of a dataset, saying so where a run does not declare it."""
+    old, new = _identity(entry["old"]), _identity(entry["new"])
+    if entry["change"] == "added":
+        old = "(not declared)"
+    elif entry["change"] == "removed":
+        new = "(not declared)"
+    return old, new
 
 
 def _identity(dataset: Any) -> str | None:

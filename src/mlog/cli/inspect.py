@@ -6,12 +6,12 @@ from typing import Annotated, Any
 
 import typer
 
-from mlog.cli.common import JsonOption, cwd, handle_errors
+from mlog.cli.common import Command, JsonOption, cwd, handle_errors
 
 
 def register(app: typer.Typer) -> None:
-    app.command("ls")(ls_command)
-    app.command("show")(show_command)
+    app.command("ls", cls=Command)(ls_command)
+    app.command("show", cls=Command)(show_command)
 
 
 @handle_errors
@@ -23,6 +23,7 @@ def ls_command(
             "-w",
             help="Filter, e.g. 'metrics.acc > 0.9 and status = \"succeeded\"' "
             "(see docs/query-language.md).",
+            metavar="EXPR",
         ),
     ] = None,
     sort: Annotated[
@@ -32,10 +33,11 @@ def ls_command(
             "-s",
             help="Sort by dotted keys, comma-separated; a leading - sorts descending "
             "(-metrics.acc,params.lr). Missing values sort last.",
+            metavar="KEYS",
         ),
     ] = None,
     limit: Annotated[
-        int | None, typer.Option("--limit", "-n", min=1, help="Show at most N runs.")
+        int | None, typer.Option("--limit", "-n", min=1, help="Show at most N runs.", metavar="N")
     ] = None,
     columns: Annotated[
         str | None,
@@ -44,6 +46,7 @@ def ls_command(
             "-c",
             help="Comma-separated dotted keys to show instead of the metric columns "
             "(params.lr,metrics.acc; a section such as params shows all its values).",
+            metavar="KEYS",
         ),
     ] = None,
     json_output: JsonOption = False,
@@ -133,7 +136,9 @@ def _ls_row(run: Any, keys: list[str], show_model: bool) -> list[str]:
 
 @handle_errors
 def show_command(
-    run: Annotated[str, typer.Argument(help="vN, latest, latest~K, or a run id (prefix).")],
+    run: Annotated[
+        str, typer.Argument(help="vN, latest, latest~K, or a run id (prefix).", metavar="RUN")
+    ],
     json_output: JsonOption = False,
     yaml_output: Annotated[
         bool, typer.Option("--yaml", help="Print the record exactly as stored, in YAML.")

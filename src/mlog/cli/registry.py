@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mlog.cli.common import JsonOption, cwd, handle_errors
+from mlog.cli.common import Command, JsonOption, cwd, handle_errors
 
 if TYPE_CHECKING:
     from mlog.api.registry import ModelState
@@ -15,12 +15,17 @@ if TYPE_CHECKING:
 
 ByOption = Annotated[
     str | None,
-    typer.Option("--by", help="Who does this (default: git user.email), e.g. an approver."),
+    typer.Option(
+        "--by", metavar="EMAIL", help="Who does this (default: git user.email), e.g. an approver."
+    ),
 ]
 ReasonOption = Annotated[
-    str | None, typer.Option("--reason", "-r", help="Why, in words; kept in the audit trail.")
+    str | None,
+    typer.Option("--reason", "-r", metavar="TEXT", help="Why, in words; kept in the audit trail."),
 ]
-TargetArg = Annotated[str, typer.Argument(help="MODEL@VERSION, e.g. fraud@v2.")]
+TargetArg = Annotated[
+    str, typer.Argument(metavar="MODEL@VERSION", help="MODEL@VERSION, e.g. fraud@v2.")
+]
 
 registry_app = typer.Typer(
     name="registry",
@@ -30,24 +35,28 @@ registry_app = typer.Typer(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("register")(register_command)
-    app.command("promote")(promote_command)
-    app.command("approve")(approve_command)
-    app.command("deployable")(deployable_command)
-    app.command("card")(card_command)
-    registry_app.command("ls")(registry_ls_command)
-    registry_app.command("history")(registry_history_command)
+    app.command("register", cls=Command)(register_command)
+    app.command("promote", cls=Command)(promote_command)
+    app.command("approve", cls=Command)(approve_command)
+    app.command("deployable", cls=Command)(deployable_command)
+    app.command("card", cls=Command)(card_command)
+    registry_app.command("ls", cls=Command)(registry_ls_command)
+    registry_app.command("history", cls=Command)(registry_history_command)
     app.add_typer(registry_app, name="registry")
 
 
 @handle_errors
 def register_command(
-    run: Annotated[str, typer.Argument(help="vN, latest, latest~K, or a run id (prefix).")],
+    run: Annotated[
+        str, typer.Argument(help="vN, latest, latest~K, or a run id (prefix).", metavar="RUN")
+    ],
     model: Annotated[
-        str | None, typer.Option("--model", help="Model name (default: the run's model).")
+        str | None,
+        typer.Option("--model", help="Model name (default: the run's model).", metavar="NAME"),
     ] = None,
     version: Annotated[
-        str | None, typer.Option("--version", help="Version label (default: next vN).")
+        str | None,
+        typer.Option("--version", help="Version label (default: next vN).", metavar="LABEL"),
     ] = None,
     by: ByOption = None,
     reason: ReasonOption = None,
@@ -75,7 +84,9 @@ def register_command(
 @handle_errors
 def promote_command(
     target: TargetArg,
-    to: Annotated[str, typer.Option("--to", help="Stage: staging, production or archived.")],
+    to: Annotated[
+        str, typer.Option("--to", help="Stage: staging, production or archived.", metavar="STAGE")
+    ],
     force: Annotated[
         bool, typer.Option("--force", help="Override failed gates (needs --reason).")
     ] = False,
@@ -100,7 +111,8 @@ def promote_command(
     try:
         done = api.promote(cwd=cwd(), target=target, to=to, by=by, reason=reason, force=force)
     except api.GatesFailed as exc:
-        _gate_table(exc.gates, json_output)
+        if not json_output:  # with --json, the error funnel prints the gates
+            _gate_table(exc.gates, False)
         raise
     if json_output:
         ui.print_json(done.to_json())
@@ -152,7 +164,8 @@ def approve_command(
 @handle_errors
 def registry_ls_command(
     model: Annotated[
-        str | None, typer.Argument(help="Only this model (default: all).", show_default=False)
+        str | None,
+        typer.Argument(help="Only this model (default: all).", show_default=False, metavar="MODEL"),
     ] = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -203,9 +216,9 @@ def _render_state(state: ModelState) -> None:
 
 @handle_errors
 def registry_history_command(
-    model: Annotated[str, typer.Argument(help="Model name.")],
+    model: Annotated[str, typer.Argument(help="Model name.", metavar="MODEL")],
     limit: Annotated[
-        int | None, typer.Option("--limit", "-n", min=1, help="Show at most N events.")
+        int | None, typer.Option("--limit", "-n", min=1, help="Show at most N events.", metavar="N")
     ] = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -246,9 +259,12 @@ def _history_row(event: dict[str, Any]) -> list[str]:
 
 @handle_errors
 def deployable_command(
-    model: Annotated[str, typer.Argument(help="Model name.")],
+    model: Annotated[str, typer.Argument(help="Model name.", metavar="MODEL")],
     stage: Annotated[
-        str, typer.Option("--stage", help="Stage to deploy from: production or staging.")
+        str,
+        typer.Option(
+            "--stage", help="Stage to deploy from: production or staging.", metavar="STAGE"
+        ),
     ] = "production",
     verify: Annotated[
         bool, typer.Option("--verify", help="Re-hash the artifact files; fail on any mismatch.")
@@ -288,12 +304,21 @@ def deployable_command(
 
 @handle_errors
 def card_command(
-    ref: Annotated[str, typer.Argument(help="RUN (vN, latest, run id) or MODEL@VERSION.")],
+    ref: Annotated[
+        str,
+        typer.Argument(
+            help="RUN (vN, latest, run id) or MODEL@VERSION.", metavar="RUN|MODEL@VERSION"
+        ),
+    ],
     fmt: Annotated[
-        str, typer.Option("--format", "-f", help="md (Hugging Face style), html or json.")
+        str,
+        typer.Option(
+            "--format", "-f", help="md (Hugging Face style), html or json.", metavar="FORMAT"
+        ),
     ] = "md",
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write to FILE instead of stdout.")
+        Path | None,
+        typer.Option("--output", "-o", help="Write to FILE instead of stdout.", metavar="FILE"),
     ] = None,
 ) -> None:
     """Generate a model card (Mitchell et al.) from the record and the registry.

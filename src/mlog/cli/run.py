@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from mlog.cli.common import cwd, handle_errors
+from mlog.cli.common import Command, cwd, handle_errors
 from mlog.errors import UsageError
 
 RUN_HELP = """Run a training command and write an immutable record of it under `.mlog/runs/`.
@@ -23,12 +23,14 @@ Examples:
         --artifact model.pkl --note "more trees" -- python train.py --n-estimators 300
     mlog run --allow-dirty --tag team=fraud -- python train.py
     mlog run --fail-on-regression -d s3://lake/fraud@v42 -- python train.py
+    RUN_ID=$(mlog run --json -- python train.py | tail -n 1 | jq -r .id)
 """
 
 
 def register(app: typer.Typer) -> None:
     app.command(
         "run",
+        cls=Command,
         help=RUN_HELP,
         context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True},
     )(run_command)
@@ -38,7 +40,11 @@ def register(app: typer.Typer) -> None:
 def run_command(
     command: Annotated[
         list[str] | None,
-        typer.Argument(help="The training command, after `--`.", show_default=False),
+        typer.Argument(
+            help="The training command, after `--`.",
+            show_default=False,
+            metavar="-- COMMAND [ARGS]",
+        ),
     ] = None,
     data: Annotated[
         list[str] | None,
@@ -135,6 +141,14 @@ def run_command(
             "(the record is still written).",
         ),
     ] = False,
+    json_output: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="After the command ends, print the run's summary (id, alias, status, exit "
+            "code, verdict, record path) as one line of JSON, the last line on stdout.",
+        ),
+    ] = False,
 ) -> None:
     from mlog import ui
     from mlog.api import runs as api
@@ -166,6 +180,8 @@ def run_command(
     (ui.success if status == "succeeded" else ui.warning)(line)
     if report.failed_on_regression:
         ui.error("validation regressed against the champion (--fail-on-regression); record kept")
+    if json_output:
+        ui.print_json(report.to_json(), one_line=True)
     raise typer.Exit(report.exit_code)
 
 

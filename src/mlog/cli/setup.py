@@ -7,13 +7,13 @@ from typing import Annotated
 
 import typer
 
-from mlog.cli.common import JsonOption, cwd, handle_errors
+from mlog.cli.common import Command, JsonOption, cwd, handle_errors
 
 
 def register(app: typer.Typer) -> None:
-    app.command("init")(init_command)
-    app.command("validate")(validate_command)
-    app.command("recover")(recover_command)
+    app.command("init", cls=Command)(init_command)
+    app.command("validate", cls=Command)(validate_command)
+    app.command("recover", cls=Command)(recover_command)
 
 
 @handle_errors
@@ -43,7 +43,7 @@ def recover_command(json_output: JsonOption = False) -> None:
 
 
 @handle_errors
-def init_command() -> None:
+def init_command(json_output: JsonOption = False) -> None:
     """Create `.mlog/` with a commented `config.yaml` and a `.gitignore` for the local cache.
 
     Safe to run again: existing files are left as they are.
@@ -52,11 +52,15 @@ def init_command() -> None:
 
         mlog init
         git add .mlog && git commit -m "Track training runs with mlog"
+        mlog init --json | jq '.created'
     """
     from mlog import ui
     from mlog.api import runs as api
 
     result = api.init(cwd=cwd())
+    if json_output:
+        ui.print_json({"created": list(result.created)})
+        return
     for path in result.created:
         ui.success(f"created {path}")
     if not result.created:
@@ -68,7 +72,9 @@ def validate_command(
     paths: Annotated[
         list[Path] | None,
         typer.Argument(
-            help="Record or config files to check (default: all of them).", show_default=False
+            help="Record or config files to check (default: all of them).",
+            show_default=False,
+            metavar="PATH",
         ),
     ] = None,
     json_output: JsonOption = False,

@@ -329,16 +329,14 @@ def _parse_packages(lines: tuple[str, ...]) -> dict[str, str]:
 
 
 def compare_versions(a: str, b: str) -> int:
-    """-1, 0 or 1, by PEP 440 when ``packaging`` is importable, else by numeric parts."""
-    try:
-        from packaging.version import InvalidVersion, Version
+    """-1, 0 or 1, by PEP 440 (``packaging`` is a dependency); by numeric parts for versions
+    that are not PEP 440 (some Debian or conda builds)."""
+    from packaging.version import InvalidVersion, Version
 
-        try:
-            va, vb = Version(a), Version(b)
-            return (va > vb) - (va < vb)
-        except InvalidVersion:
-            pass
-    except ImportError:  # pragma: no cover - packaging is nearly always there
+    try:
+        va, vb = Version(a), Version(b)
+        return (va > vb) - (va < vb)
+    except InvalidVersion:
         pass
     ta, tb = _numeric(a), _numeric(b)
     return (ta > tb) - (ta < tb)

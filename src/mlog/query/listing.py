@@ -12,7 +12,7 @@ from mlog.query import language as query
 from mlog.storage import sections
 from mlog.storage.store import Store
 
-_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*(?:\.[A-Za-z0-9_\-]+)*")
 SUMMARY_KEYS = sections.SUMMARY_KEYS
 
 

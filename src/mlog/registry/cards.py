@@ -152,9 +152,25 @@ def front_matter(card: ModelCard) -> dict[str, Any]:
     return meta
 
 
+EVALUATION_NAMES = ("test", "eval", "evaluation", "valid", "validation", "holdout", "val")
+
+
+def evaluation_data(record: dict[str, Any]) -> str:
+    """What the metrics were measured on, as the record knows it; never a guess of "train".
+
+    A declared dataset named like an evaluation split (test, eval, valid, holdout, ...),
+    else the metrics file the values were read from, else ``unspecified``.
+    """
+    names = [str(name) for name in (record.get("data") or {})]
+    split = next((n for n in names if n.lower() in EVALUATION_NAMES), None)
+    if split:
+        return split
+    sources = record.get("metric_sources") or []
+    return str(sources[0]) if sources else "unspecified"
+
+
 def _result(card: ModelCard, metrics: dict[str, float]) -> dict[str, Any]:
-    datasets = list((card.record.get("data") or {}).keys())
-    dataset = datasets[0] if datasets else "unspecified"
+    dataset = evaluation_data(card.record)
     task = str(card.config.get("task") or "other")
     return {
         "task": {"type": task, "name": task},
@@ -250,6 +266,7 @@ def _evaluation(card: ModelCard) -> Section:
             row += ["-", "-"] if other is None else [f"{other:.6g}", f"{value - other:+.6g}"]
         rows.append(row)
     blocks: list[Block] = [Table(headers, rows)] if rows else ["No numeric metrics recorded."]
+    blocks.append(f"Evaluated on: {evaluation_data(card.record)}")
     sources = card.record.get("metric_sources") or []
     if sources:
         blocks.append("Metrics read from: " + ", ".join(str(s) for s in sources))

@@ -437,7 +437,7 @@ class GatesFailed(GateError):
     """A promotion refused by its gates; carries every result so all can be shown at once."""
 
     def __init__(self, message: str, gates: list[GateResult]) -> None:
-        super().__init__(message)
+        super().__init__(message, details={"gates": [asdict(gate) for gate in gates]})
         self.gates = gates
 
 
@@ -793,6 +793,7 @@ def _verified_or_raise(store: Store, version: Version) -> list[dict[str, Any]]:
     if bad:
         raise GateError(
             f"refusing to deploy {version.model}@{version.version}: artifacts do not match "
-            f"the registered hashes: {', '.join(bad)} (rebuild them from run {version.run})"
+            f"the registered hashes: {', '.join(bad)} (rebuild them from run {version.run})",
+            details={"model": version.model, "version": version.version, "artifacts": checked},
         )
     return checked

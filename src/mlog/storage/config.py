@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,8 +80,20 @@ def load_config(path: Path) -> Config:
         ) from None
     if document is None:
         document = {"schema_version": 1}
+    document = _dates_as_text(document)
     validate(document, "config", source=str(path), error=ConfigError)
     return _from_document(document)
+
+
+def _dates_as_text(value: Any) -> Any:
+    """An unquoted ``2026-11-01`` is a date to YAML but text to the person who typed it."""
+    if isinstance(value, dict):
+        return {key: _dates_as_text(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_dates_as_text(item) for item in value]
+    if isinstance(value, datetime.date):  # datetime.datetime is a date too
+        return value.isoformat()
+    return value
 
 
 def _from_document(document: dict[str, Any]) -> Config:
