@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -45,3 +46,18 @@ def test_version_is_light() -> None:
 def test_help_does_not_import_git_or_jsonschema(args: tuple[str, ...]) -> None:
     # Typer renders --help itself with rich (tables included); mlog adds nothing heavy.
     assert loaded(RUN_APP, args, heavy=("git", "jsonschema", "sqlite3")) == []
+
+
+def test_version_fast_path_imports_neither_typer_nor_rich() -> None:
+    code = "from mlog.cli.entry import main\nmain()"
+    assert loaded(code, ("--version",), heavy=("typer", "rich", "json", "git")) == []
+
+
+def test_git_status_never_walks_the_mlog_directory(repo: Any) -> None:
+    from mlog.storage import gitio
+
+    (repo.path / ".mlog" / "runs" / "x").mkdir(parents=True)
+    (repo.path / ".mlog" / "runs" / "x" / "record.yaml").write_text("id: x\n")
+    (repo.path / "stray.txt").write_text("dirty\n")
+    tree = gitio.working_tree(repo.path)
+    assert tree.untracked == ("stray.txt",) and tree.dirty

@@ -9,7 +9,6 @@ of mlog.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -56,6 +55,8 @@ def _emit(event: dict[str, Any]) -> None:
                 stacklevel=3,
             )
         return
+    import json  # here, not at the top: `import mlog` (and `mlog --version`) stay cheap
+
     line = (json.dumps(event, default=str, allow_nan=True) + "\n").encode("utf-8")
     fd = os.open(spool, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:

@@ -145,10 +145,16 @@ def _remote_url(repo: Repo) -> str | None:
 
 
 def working_tree(root: Path) -> WorkingTree:
-    """Dirty paths from ``git status``, ignoring mlog's own directory."""
+    """Dirty paths from ``git status``, ignoring mlog's own directory.
+
+    The pathspec keeps git from walking ``.mlog/`` at all: with 50,000 uncommitted runs
+    that walk alone took 1.85 s of every ``mlog run``.
+    """
     repo = open_repo(root)
     try:
-        raw: str = repo.git.status("--porcelain=v1", "-z", "--untracked-files=all")
+        raw: str = repo.git.status(
+            "--porcelain=v1", "-z", "--untracked-files=all", "--", ".", f":(exclude){MLOG_DIR}"
+        )
     finally:
         repo.close()
     return _parse_status(raw)
