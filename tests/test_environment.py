@@ -6,6 +6,7 @@ import json
 import stat
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import xxhash
@@ -26,6 +27,7 @@ from mlog.capture.packages import (
     package_lines,
     packages_blob,
     packages_of_interpreter,
+    same_environment,
     training_interpreter,
 )
 from mlog.storage.redact import REDACTED
@@ -345,3 +347,32 @@ def test_capture_survives_a_broken_training_interpreter(tmp_path: Path) -> None:
     )
     assert environment.packages is None
     assert environment.to_record()["gpus"] == []
+
+
+def test_two_virtual_environments_on_one_base_python_list_their_own_packages(
+    repo: Any, cli: Any, tmp_path: Path
+) -> None:
+    """venvB's python resolves to the same binary as mlog's; its packages are still its own."""
+    import subprocess
+
+    base = getattr(sys, "_base_executable", sys.executable)
+    venv = tmp_path / "venvB"
+    subprocess.run([base, "-m", "venv", "--without-pip", str(venv)], check=True)
+    [site] = venv.glob("lib/python*/site-packages")
+    (site / "onlyinb-1.2.3.dist-info").mkdir()
+    (site / "legacy_tool-0.9-py3.11.egg-info").mkdir()
+    python_b = str(venv / "bin" / "python")
+    assert not same_environment(python_b) and same_environment(sys.executable)
+    done = cli("run", "--", python_b, "-c", "pass")
+    assert done.exit_code == 0, done
+    record = json.loads(cli("show", "latest", "--json").stdout)
+    packages = record["environment"]["packages"]
+    digest = packages["object"].partition(":")[2]
+    objects = repo.path / ".mlog" / "objects"
+    [blob] = [p for p in objects.rglob("*") if p.is_file() and digest.endswith(p.name)]
+    import gzip
+
+    raw = blob.read_bytes()
+    lines = (gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw).decode().split()
+    assert lines == ["legacy-tool==0.9", "onlyinb==1.2.3"], lines
+    assert packages["count"] == 2 and packages["interpreter"] == python_b

@@ -7,7 +7,6 @@ repo) raise here, before anything runs or is written.
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -163,12 +162,10 @@ def _lineage(config: Config, options: RunOptions) -> dict[str, Any]:
 
 def _environment(store: Store, config: Config, options: RunOptions) -> dict[str, Any]:
     from mlog.capture.environment import capture_environment
-    from mlog.capture.packages import packages_blob, training_interpreter
+    from mlog.capture.packages import packages_blob, same_environment, training_interpreter
 
     interpreter = training_interpreter(options.argv, os.environ)
-    own = interpreter is not None and os.path.realpath(interpreter) == os.path.realpath(
-        sys.executable
-    )
+    own = interpreter is not None and same_environment(interpreter)
     environment = capture_environment(
         store.repo_root,
         os.environ,
