@@ -83,7 +83,7 @@ def champion(*, cwd: Path, model: str | None = None) -> dict[str, Any]:
     found = champions.current_champion(store, name)
     if found is None:
         return {"model": name, "champion": None}
-    missing = found.run not in store.run_ids()
+    missing = not store.has_run(found.run)
     alias = None if missing else store.load_record(found.run).get("alias")
     return {"model": name, "champion": {**found.to_json(), "alias": alias}, "missing": missing}
 

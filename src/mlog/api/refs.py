@@ -22,13 +22,15 @@ def resolve(store: Store, ref: str) -> str:
         return _by_model_version(store, ref)
     if ref == "champion" or ref.startswith("champion:"):
         return _champion(store, ref.partition(":")[2])
+    number = records.alias_number(ref)
+    if number is not None:
+        return _by_alias(store, number, ref)
+    if store.has_run(ref):
+        return ref  # a full id: one stat, no listing
     ids = store.run_ids()
     latest = _LATEST.match(ref)
     if latest:
         return _nth_latest(ids, int(latest.group(1) or 0), ref)
-    number = records.alias_number(ref)
-    if number is not None:
-        return _by_alias(store, number, ref)
     return _by_prefix(ids, ref)
 
 

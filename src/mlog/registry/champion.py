@@ -90,7 +90,7 @@ def current_champion(store: Store, model: str) -> Champion | None:
 
 def champion_record(store: Store, champion: Champion) -> dict[str, Any]:
     """Load the champion's record; a deleted one is a clear ``NotFoundError``."""
-    if champion.run not in store.run_ids():
+    if not store.has_run(champion.run):
         raise NotFoundError(
             f"the champion of model {champion.model} is run {champion.run}, but its record is "
             f"missing from .mlog/runs (restore it from git, or set a new one with "

@@ -298,7 +298,7 @@ def validation_target(store: Store, model: str) -> Against | None:
     if state is None or state.champion is None:
         return None
     run_id = state.champion
-    if run_id not in store.run_ids():
+    if not store.has_run(run_id):
         raise NotFoundError(
             f"the champion of model {model} is run {run_id}, but its record is "
             f"missing from .mlog/runs (restore it from git, or set a new one with "

@@ -104,6 +104,10 @@ class Store:
             return []
         return sorted(name for name in names if _RUN_ID.match(name))
 
+    def has_run(self, run_id: str) -> bool:
+        """Whether a run's record exists: one stat, not a listing of every run."""
+        return bool(_RUN_ID.match(run_id)) and self.record_path(run_id).is_file()
+
     def run_dir(self, run_id: str) -> Path:
         return self.runs_dir / run_id
 
