@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -151,3 +154,30 @@ def test_unknown_path_in_dataset_error_names_it(repo: Repo, cli) -> None:
     assert Path(repo.path / ".mlog/cache/pending").exists() is False or not any(
         (repo.path / ".mlog/cache/pending").iterdir()
     )
+
+
+def test_an_unchanged_dataset_reuses_its_manifest_object(
+    repo: Any, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlog.storage import hashing
+
+    repo.gen({f"data/part-{i}.csv": f"x\n{i}\n" for i in range(5)})
+    repo.commit("data")
+    built: list[int] = []
+    original = hashing.manifest_to_bytes
+
+    def counting(entries: Any) -> bytes:
+        built.append(1)
+        return original(entries)
+
+    monkeypatch.setattr(hashing, "manifest_to_bytes", counting)
+    for _ in range(2):
+        assert cli("run", "-d", "data", "--", sys.executable, "-c", "pass").exit_code == 0
+    assert len(built) == 1, "the second run serialised the same manifest again"
+    first, second = (json.loads(cli("show", ref, "--json").stdout) for ref in ("v1", "v2"))
+    assert first["data"]["data"]["manifest"] == second["data"]["data"]["manifest"]
+    for obj in (repo.path / ".mlog" / "objects").rglob("*"):
+        if obj.is_file():
+            obj.unlink()  # a note naming a missing object is not trusted
+    assert cli("run", "-d", "data", "--", sys.executable, "-c", "pass").exit_code == 0
+    assert len(built) == 2

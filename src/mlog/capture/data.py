@@ -62,7 +62,6 @@ def hash_datasets(
 ) -> dict[str, Any]:
     """Hash every ``(declaration, base directory)``; manifests go to the object store once."""
     from mlog.capture.datasets import check_unique_names, parse_declaration, resolve_dataset
-    from mlog.storage.hashing import manifest_to_bytes
 
     names = check_unique_names(parse_declaration(text) for text, _ in declared)
     hasher = new_hasher(store, settings)
@@ -74,11 +73,36 @@ def hash_datasets(
             )
             data[name] = entry.to_record()
             if entry.manifest and entry.kind in ("directory", "glob"):
-                data[name]["manifest"] = store.put_object(manifest_to_bytes(entry.manifest))
+                data[name]["manifest"] = _manifest_object(store, str(entry.hash), entry.manifest)
     finally:
         if settings.progress is not None:
             settings.progress.close()
     return data
+
+
+def _manifest_object(store: Store, tree_digest: str, manifest: Any) -> str:
+    """The object id of a dataset's manifest, remembered by the dataset's tree digest.
+
+    An unchanged dataset has the same tree digest, so its 20,000-line manifest is not
+    serialised and hashed again on every run; the local note is only trusted while the
+    object it names exists.
+    """
+    from mlog.storage.hashing import manifest_to_bytes
+
+    note = store.cache_dir / "manifests" / tree_digest.replace(":", "-")
+    try:
+        known = note.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        known = ""
+    if known and store.has_object(known):
+        return known
+    object_id = store.put_object(manifest_to_bytes(manifest))
+    try:
+        note.parent.mkdir(parents=True, exist_ok=True)
+        note.write_text(object_id, encoding="ascii")
+    except OSError:
+        pass  # a cache that cannot be written only costs time
+    return object_id
 
 
 def hash_artifact(store: Store, path: str, settings: HashSettings) -> dict[str, Any]:

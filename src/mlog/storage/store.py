@@ -79,6 +79,10 @@ class Store:
             atomic.write_bytes(path, payload)
         return f"xxh3_128:{digest}"
 
+    def has_object(self, object_id: str) -> bool:
+        algorithm, _, digest = object_id.partition(":")
+        return algorithm == "xxh3_128" and len(digest) == 32 and self._object_path(digest).is_file()
+
     def get_object(self, object_id: str) -> bytes:
         """Read an object back, checking that its content still matches its name."""
         digest = object_id.partition(":")[2]
