@@ -58,7 +58,7 @@ def test_setting_the_same_champion_twice_writes_one_event(repo: Repo, cli: Any) 
 def test_latest_champion_event_wins_and_champion_ref_resolves(repo: Repo, cli: Any) -> None:
     _setup(repo, cli, "0.9", "0.8", "0.95")
     assert cli("champion", "v1").exit_code == 0
-    assert cli("champion", "v3", "--by", "lead@example.com").exit_code == 0
+    assert cli("champion", "v3", env={"GIT_AUTHOR_EMAIL": "lead@example.com"}).exit_code == 0
     shown = cli("show", "champion", "--json")
     assert shown.exit_code == 0, shown
     assert json.loads(shown.stdout)["alias"] == "v3"

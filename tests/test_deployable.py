@@ -38,7 +38,7 @@ def test_deploy_script_refuses_a_tampered_artifact(repo: Repo, cli: Any) -> None
     nothing = deploy(repo)
     assert nothing.returncode == 6 and "unknown model 'fraud'" in nothing.stderr
     ok(cli("register", train(cli)))
-    ok(cli("approve", "fraud@v1", "--by", "qa@example.com"))
+    ok(cli("approve", "fraud@v1", env={"GIT_AUTHOR_EMAIL": "qa@example.com"}))
     ok(cli("promote", "fraud@v1", "--to", "production"))
     good = deploy(repo)
     assert good.returncode == 0 and "deploying v1" in good.stdout, good

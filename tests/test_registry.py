@@ -45,6 +45,9 @@ def event_files(repo: Repo, model: str = "fraud") -> list[Path]:
     return sorted(directory.glob("*.yaml")) if directory.exists() else []
 
 
+RISK = {"GIT_AUTHOR_EMAIL": "risk@example.com"}
+
+
 def ok(result: Any) -> Any:
     assert result.exit_code == 0, result
     return result
@@ -113,12 +116,12 @@ def test_approvals_by_distinct_people_then_promotion_archives_previous(
 ) -> None:
     ok(cli("register", train(cli, 0.90)))
     ok(cli("register", train(cli, 0.95)))  # model.pkl now holds v2's weights
-    ok(cli("approve", "fraud@v1", "--by", "risk@example.com", "--reason", "FR-12"))
-    twice = cli("approve", "fraud@v1", "--by", "risk@example.com")
+    ok(cli("approve", "fraud@v1", "--reason", "FR-12", env=RISK))
+    twice = cli("approve", "fraud@v1", env={"GIT_AUTHOR_EMAIL": "Risk@Example.com"})
     assert twice.exit_code == 11 and "already approved fraud@v1" in twice.stderr, twice
     first = ("promote", "fraud@v1", "--to", "production", "--force", "--reason", "first")
     ok(cli(*first))
-    ok(cli("approve", "fraud@v2"))
+    ok(cli("approve", "fraud@v2", env=RISK))
     before = len(event_files(trained))
     done = json.loads(ok(cli("promote", "fraud@v2", "--to", "production", "--json")).stdout)
     assert done["archived"] == ["v1"] and done["from"] is None and done["forced"] is False
@@ -194,7 +197,7 @@ def test_malformed_event_file_is_a_clear_error(trained: Repo, cli: Any) -> None:
 
 def test_data_review_flag_blocks_until_cleared(trained: Repo, cli: Any) -> None:
     ok(cli("register", train(cli)))
-    ok(cli("approve", "fraud@v1"))
+    ok(cli("approve", "fraud@v1", env=RISK))
     store = Store(trained.path)
     registry.review_data(store, "fraud", flagged=True, reason="label drift")
     result = cli("promote", "fraud@v1", "--to", "production")
@@ -256,7 +259,7 @@ def test_merged_branches_with_two_production_versions_conflict(trained: Repo, cl
     ok(cli("register", train(cli, 0.90)))
     ok(cli("register", train(cli, 0.95)))
     for version in ("v1", "v2"):
-        ok(cli("approve", f"fraud@{version}"))
+        ok(cli("approve", f"fraud@{version}", env=RISK))
     trained.commit("registered")
     trained.git("checkout", "-q", "-b", "other")
     ok(cli("promote", "fraud@v2", "--to", "production"))
@@ -270,7 +273,6 @@ def test_merged_branches_with_two_production_versions_conflict(trained: Repo, cl
     state = json.loads(result.stdout)[0]
     assert sorted(state["production"]) == ["v1", "v2"] and state["champion"] is None
     assert "2 production versions" in result.stderr
-    assert any("concurrent histories" in c for c in state["conflicts"])
     assert any("2 production versions" in p for p in registry.problems(Store(trained.path)))
     refused = cli("deployable", "fraud")
     assert refused.exit_code == 11 and "2 production versions" in refused.stderr, refused
@@ -291,7 +293,7 @@ def test_registry_ls_text_and_empty(trained: Repo, cli: Any) -> None:
 
 def test_events_validate_against_the_schema(trained: Repo, cli: Any) -> None:
     ok(cli("register", train(cli)))
-    ok(cli("approve", "fraud@v1", "--by", "a@example.com"))
+    ok(cli("approve", "fraud@v1", env=RISK))
     loaded = events.load_events(Store(trained.path), "fraud")
     assert [e["kind"] for e in loaded] == ["register", "approve"]
     assert loaded[1]["prev"] == loaded[0]["integrity"]["hash"]

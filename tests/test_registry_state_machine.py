@@ -7,6 +7,7 @@ forced reason, and a refused action leaves no partial event behind.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -53,11 +54,14 @@ class RegistryMachine(RuleBasedStateMachine):
     @initialize()
     def register_two_versions(self) -> None:
         """Start with fraud@v1 (current artifact) and fraud@v2, so promotions have targets."""
-        registry.register(self.store, self.run_ids[3], model="fraud", by=PEOPLE[0])
-        registry.register(self.store, self.run_ids[0], model="fraud", by=PEOPLE[0])
+        os.environ["GIT_AUTHOR_EMAIL"] = PEOPLE[0]
+        registry.register(self.store, self.run_ids[3], model="fraud")
+        registry.register(self.store, self.run_ids[0], model="fraud")
 
-    def _attempt(self, action: Any) -> None:
-        """Run an action; when it is refused, no event may have been written."""
+    def _attempt(self, action: Any, by: str) -> None:
+        """Run an action as ``by`` (the person git says you are); when it is refused,
+        no event may have been written."""
+        os.environ["GIT_AUTHOR_EMAIL"] = by
         before = self._event_paths()
         try:
             action()
@@ -70,7 +74,7 @@ class RegistryMachine(RuleBasedStateMachine):
     @rule(run=st.integers(0, 3), model=st.sampled_from(MODELS), by=st.sampled_from(PEOPLE))
     def register(self, run: int, model: str, by: str) -> None:
         run_id = self.run_ids[run]
-        self._attempt(lambda: registry.register(self.store, run_id, model=model, by=by))
+        self._attempt(lambda: registry.register(self.store, run_id, model=model), by)
 
     @rule(
         model=st.sampled_from(MODELS),
@@ -83,15 +87,16 @@ class RegistryMachine(RuleBasedStateMachine):
         reason = "override for test" if force else None
         self._attempt(
             lambda: registry.promote(
-                self.store, f"{model}@{version}", to=stage, by=by, reason=reason, force=force
-            )
+                self.store, f"{model}@{version}", to=stage, reason=reason, force=force
+            ),
+            by,
         )
 
     @rule(
         model=st.sampled_from(MODELS), version=st.sampled_from(VERSIONS), by=st.sampled_from(PEOPLE)
     )
     def approve(self, model: str, version: str, by: str) -> None:
-        self._attempt(lambda: registry.approve(self.store, f"{model}@{version}", by=by))
+        self._attempt(lambda: registry.approve(self.store, f"{model}@{version}"), by)
 
     @rule(tampered=st.booleans())
     def tamper_artifact(self, tampered: bool) -> None:

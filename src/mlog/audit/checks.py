@@ -165,8 +165,9 @@ def check_repository(store: Store, *, full: bool = False) -> CheckReport:
     findings.extend(history_findings(store))
     findings.extend(commit_findings(store, loaded.records))
     findings.extend(alias_findings(store))
+    findings.extend(signature_findings(store, loaded.records))
     for model, model_events in loaded.events.items():
-        findings.extend(registry_findings(store, model, model_events, loaded.records))
+        findings.extend(registry_findings(store, model, model_events, full=full))
     counts = {
         "records": len(store.run_ids()),
         "events": sum(len(events) for events in loaded.events.values()),
@@ -290,6 +291,19 @@ def _unreachable(path: str, run_id: str, commit: str, tree: str, history: Any) -
     return Finding("commit", path, message, run=run_id)
 
 
+def signature_findings(store: Store, loaded: dict[str, dict[str, Any]]) -> list[Finding]:
+    """Signed run records whose content changed after signing."""
+    from mlog.registry.signatures import record_problem
+
+    found = []
+    for run_id, record in loaded.items():
+        problem = record_problem(store, run_id, record)
+        if problem:
+            path = _shown(store, store.record_path(run_id))
+            found.append(Finding("signature", path, problem, run=run_id))
+    return found
+
+
 def alias_findings(store: Store) -> list[Finding]:
     """Short aliases that name several runs after a merge: ``vN`` then refuses to resolve."""
     from mlog.query.index import alias_collisions
@@ -302,89 +316,51 @@ def alias_findings(store: Store) -> list[Finding]:
     return found
 
 
-# -- registry: broken chains, concurrent production versions, gate violations -------
+# -- registry: the fold's conflicts, chain breaks, signatures and gate results --------
 
 
 def registry_findings(
-    store: Store, model: str, events: list[dict[str, Any]], loaded: dict[str, dict[str, Any]]
+    store: Store, model: str, events: list[dict[str, Any]], *, full: bool = False
 ) -> list[Finding]:
-    """Registry problems read straight from a model's events (kept apart for the registry fold)."""
-    by_hash = {event["integrity"]["hash"]: event for event in events}
-    path_of = {
-        e["id"]: _shown(store, store.registry_dir / model / f"{e['id']}.yaml") for e in events
-    }
+    """What the registry fold says is wrong with a model; no rule of its own lives here."""
+    from mlog.registry import fold, signatures
+
+    directory = _shown(store, store.registry_dir / model)
+    judged = signatures.trust(store, model, events)
     found = [
-        Finding("registry", path_of[e["id"]], f"event chain broken: prev {e['prev']} "
-                "matches no event of this model (an event was deleted?)")
-        for e in events if e["prev"] is not None and e["prev"] not in by_hash
-    ]  # fmt: skip
-    live = _live_production(events)
-    found.extend(_concurrent_production(model, live, by_hash, path_of))
-    runs = {e.get("version"): e.get("run") for e in events if e["kind"] == "register"}
-    for version, event in live.items():
-        run_id = runs.get(version) or event.get("run")
-        problem = _gate_problem(run_id, event, loaded)
+        Finding("signature", _event_path(store, event), judged[event["id"]].problem(event))
+        for event in events
+        if judged[event["id"]].status == "bad signature" or not judged[event["id"]].counts
+    ]
+    state = fold.fold(model, events, judged)
+    found += [Finding("registry", directory, conflict) for conflict in state.conflicts]
+    for version in state.in_stage("production"):
+        problem = _production_problem(store, state, version, full)
         if problem:
-            message = f"gate violation: {model}@{version} is in production but {problem}"
-            found.append(Finding("gate", path_of[event["id"]], message, run=run_id))
+            message = f"gate violation: {model}@{version.version} is in production but {problem}"
+            found.append(Finding("gate", directory, message, run=version.run))
     return found
 
 
-def _live_production(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Versions whose latest stage event puts them in production, with that event."""
-    latest: dict[str, dict[str, Any]] = {}
-    for event in sorted(events, key=lambda e: str(e["id"])):
-        if event["kind"] == "promote" and event.get("version") and event.get("stage"):
-            latest[event["version"]] = event
-    return {v: e for v, e in latest.items() if e["stage"] == "production"}
+def _event_path(store: Store, event: dict[str, Any]) -> str:
+    return _shown(store, store.registry_dir / event["model"] / f"{event['id']}.yaml")
 
 
-def _concurrent_production(
-    model: str,
-    live: dict[str, dict[str, Any]],
-    by_hash: dict[str, dict[str, Any]],
-    path_of: dict[str, str],
-) -> list[Finding]:
-    """Two production versions promoted on diverging branches (neither event follows the other)."""
-    promotes = sorted(live.items())
-    found = []
-    for index, (version, event) in enumerate(promotes):
-        for other_version, other in promotes[index + 1 :]:
-            if _follows(event, other, by_hash) or _follows(other, event, by_hash):
-                continue
-            message = (
-                f"registry conflict: {model}@{version} and {model}@{other_version} were both "
-                "promoted to production on diverging branches (archive one of them)"
-            )
-            found.append(Finding("registry", path_of[other["id"]], message))
-    return found
+def _production_problem(store: Store, state: Any, version: Any, full: bool) -> str | None:
+    """The failed gates of a production version, by the same rule ``promote`` applies."""
+    from mlog.registry import fold
 
-
-def _follows(later: dict[str, Any], earlier: dict[str, Any], by_hash: dict[str, Any]) -> bool:
-    target, prev, steps = earlier["integrity"]["hash"], later["prev"], 0
-    while prev is not None and steps <= len(by_hash):
-        if prev == target:
-            return True
-        prev, steps = by_hash.get(prev, {}).get("prev"), steps + 1
-    return False
-
-
-def _gate_problem(
-    run_id: str | None, event: dict[str, Any], loaded: dict[str, dict[str, Any]]
-) -> str | None:
-    if event.get("forced") and (event.get("reason") or "").strip():
+    promotions = [h for h in version.history if h["kind"] == "promote"]
+    if promotions and promotions[-1]["forced"] and (promotions[-1]["reason"] or "").strip():
+        return None  # overridden on the record, with a reason
+    try:
+        gates = fold.check_gates(store, state, version, "production", on_disk=full)
+    except MlogError as exc:
+        return f"its run {version.run} has no valid record ({exc})"
+    failed = [f"{gate.name}: {gate.detail}" for gate in gates if not gate.passed]
+    if not failed:
         return None
-    record = loaded.get(run_id or "")
-    if record is None:
-        return f"its run {run_id} has no valid record"
-    if record["code"].get("dirty"):
-        return f"its run {run_id} was dirty, and the promotion was not forced with a reason"
-    if record.get("status") != "succeeded":
-        return (
-            f"its run {run_id} {record.get('status')}, and the promotion was not forced "
-            "with a reason"
-        )
-    return None
+    return f"{len(failed)} gate(s) fail: {'; '.join(failed)} (and it was not forced with a reason)"
 
 
 # -- --full: data and artifacts on disk ----------------------------------------------
@@ -422,22 +398,17 @@ def _declared_files(loaded: dict[str, dict[str, Any]]) -> dict[tuple[str, str], 
 
 
 def _rehash_problem(store: Store, path: str, claims: list[Any]) -> str | None:
-    from mlog.storage.hashing import Hasher
+    """None when the content on disk matches any claim (the shared ``hashing.rehash`` rule)."""
+    from mlog.storage.hashing import rehash
 
-    current: dict[str, str] = {}
+    current: dict[str, str | None] = {}
     for _run_id, kind, digest in claims:
         algorithm = digest.partition(":")[0]
-        try:
-            if algorithm not in current:
-                hasher = Hasher(algorithm)
-                tree = (
-                    hasher.hash_glob(store.repo_root, path)
-                    if kind == "glob"
-                    else hasher.hash_path(store.repo_root / path)
-                )
-                current[algorithm] = tree.digest
-        except (MlogError, KeyError, ValueError) as exc:
-            return f"cannot re-hash ({exc})"
+        if algorithm not in current:
+            found = rehash(store.repo_root, path, digest, kind)
+            if found.status == "unreadable":
+                return f"cannot re-hash ({found.error})"
+            current[algorithm] = found.actual
         if current[algorithm] == digest:
             return None
     newest = claims[-1]

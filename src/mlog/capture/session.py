@@ -27,6 +27,7 @@ from mlog.capture.process import Outcome, run_child
 from mlog.capture.spool import RUN_ID_ENV, SPOOL_ENV
 from mlog.errors import DirtyTreeError, MlogError, UsageError
 from mlog.query import index
+from mlog.registry import signatures
 from mlog.registry.events import check_model_name
 from mlog.storage import gitio, records, sections, yamlio
 from mlog.storage.schema import validate
@@ -72,6 +73,7 @@ def prepare(options: RunOptions, cwd: Path) -> Prepared:
     store = Store(root)
     config = store.config()
     check_model_name(options.model or config.model)
+    signatures.record_key(store)  # sign_records without a key: refuse before running
     recover_orphans(store)
     code = gitio.code_state(root)
     tree = gitio.working_tree(root)
@@ -264,6 +266,7 @@ def finish(prepared: Prepared, outcome: Outcome | None, recovered: str | None = 
     _assemble(record, _validation(store, record))
     sealed = records.seal(_drop_empty(record))
     validate(sealed, "run", source=f"record of run {prepared.run_id}")
+    sidecars.update(_signature(store, sealed))
     path = store.write_run(prepared.run_id, yamlio.dumps(sealed), sidecars)
     store.drop_pending(prepared.run_id)
     exit_code = outcome.exit_code if outcome else 1
@@ -288,6 +291,14 @@ def _validation(store: Store, record: dict[str, Any]) -> Collected:
         return Collected({"validation": None}, [f"validation skipped: {exc}"])
     report, warnings = attach(store, record, against)
     return Collected({"validation": report}, warnings)
+
+
+def _signature(store: Store, sealed: dict[str, Any]) -> dict[str, bytes]:
+    """The record's signature; a key that stopped working never costs the record."""
+    try:
+        return signatures.record_signature(store, sealed)
+    except MlogError:
+        return {}
 
 
 def _apply_outcome(record: dict[str, Any], outcome: Outcome | None, recovered: str | None) -> None:

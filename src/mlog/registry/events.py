@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from mlog.errors import RecordError, UsageError
+from mlog.registry import signatures
 from mlog.storage import records, yamlio
 from mlog.storage.schema import problems, validate
 from mlog.storage.store import Store
@@ -82,7 +83,8 @@ def load_events(store: Store, model: str) -> list[dict[str, Any]]:
 
 
 def append_event(store: Store, model: str, kind: str, **fields: Any) -> dict[str, Any]:
-    """Write a new event after the model's latest one; never touches existing files."""
+    """Write a new event after the model's latest one, signed with git's ssh key when set;
+    never touches existing files."""
     if kind not in EVENT_KINDS:
         raise UsageError(f"unknown event kind {kind!r}")
     with store.lock("registry"):
@@ -90,7 +92,10 @@ def append_event(store: Store, model: str, kind: str, **fields: Any) -> dict[str
         prev = load_event(previous[-1])["integrity"]["hash"] if previous else None
         event = _build(model, kind, prev, fields)
         validate(event, "registry-event", source=f"new {kind} event of {model}")
+        signature = signatures.sign_new_event(store, event)
         path = model_dir(store, model) / f"{event['id']}.yaml"
+        if signature is not None:  # first, so an event never lacks the signature it was given
+            store.write_new_file(signatures.signature_path(store, event), signature)
         store.write_new_file(path, yamlio.dumps(event))
     return event
 

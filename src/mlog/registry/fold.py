@@ -3,22 +3,28 @@
 Nothing here stores state. Every action appends one event under
 ``.mlog/registry/<model>/`` and the current state is recomputed by folding the
 events in time order, so branches that both add events merge without a git
-conflict. A promotion archives only the production versions its author could
-see (listed in its ``details``), so when two branches promote different versions
-the merged fold shows two production versions and reports the conflict instead
-of silently picking one; a new promotion on the merged branch resolves it.
+conflict. This module is the one place for every policy question: the champion,
+the gates, who counts as an approver, and what a merge left in conflict.
+
+Events point at the registration they act on by its register event id
+(``target``), never by its label, so a merge cannot move an approval or a
+promotion to another run. Two registrations that share a label for different
+runs are a conflict: the label refuses to resolve until one is archived. A
+promotion archives only the production versions its author could see (listed in
+its ``details``), so when two branches promote different versions the merged
+fold shows two production versions and reports the conflict instead of silently
+picking one; a new promotion on the merged branch resolves it.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from mlog.compare.validation import Against
 from mlog.errors import GateError, MlogError, NotFoundError, RecordError, UsageError
-from mlog.registry import events
+from mlog.registry import events, signatures
 from mlog.storage import gitio, records
 from mlog.storage.store import Store
 
@@ -31,7 +37,8 @@ DEFAULT_GATES: dict[str, tuple[str, ...]] = {
 DEFAULT_APPROVALS = {"staging": 0, "production": 1}
 REGRESSED_VERDICTS = frozenset({"regressed"})
 _TARGET = re.compile(
-    r"^(?P<model>[A-Za-z0-9_][A-Za-z0-9_.-]*)@(?P<version>[A-Za-z0-9_][A-Za-z0-9_.-]*)$"
+    r"^(?P<model>[A-Za-z0-9_][A-Za-z0-9_.-]*)@(?P<version>[A-Za-z0-9_][A-Za-z0-9_.-]*)"
+    r"(?:#(?P<pick>[0-9A-Za-z-]+))?$"
 )
 
 
@@ -53,11 +60,12 @@ class Version:
     model: str
     version: str
     run: str
-    run_hash: str
+    run_hash: str | None
     commit: str | None
     artifacts: list[dict[str, Any]]
     registered_at: str
     registered_by: str
+    event: str = ""
     stage: str | None = None
     forced: bool = False
     approvals: list[Approval] = field(default_factory=list)
@@ -69,17 +77,42 @@ class Version:
 
 @dataclass
 class ModelState:
-    """What the fold of one model's events says now."""
+    """What the fold of one model's events says now.
+
+    ``registrations`` holds every registration by its register event id; a label
+    (``v2``) names one of them only while no other live registration shares it.
+    """
 
     model: str
-    versions: dict[str, Version] = field(default_factory=dict)
+    registrations: dict[str, Version] = field(default_factory=dict)
     events: int = 0
     data_review: dict[str, bool] = field(default_factory=dict)
     champion_event: dict[str, Any] | None = None
     conflicts: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+
+    @property
+    def versions(self) -> dict[str, Version]:
+        """Label to registration, for labels that name exactly one (see ``ambiguous``)."""
+        found: dict[str, Version] = {}
+        for version in self.registrations.values():
+            if version.version not in self.ambiguous:
+                found.setdefault(version.version, version)
+        return found
+
+    @property
+    def ambiguous(self) -> dict[str, list[Version]]:
+        """Labels that two live (not archived) registrations of different runs share."""
+        by_label: dict[str, list[Version]] = {}
+        for version in self.registrations.values():
+            if version.stage != "archived":
+                by_label.setdefault(version.version, []).append(version)
+        return {
+            label: found for label, found in by_label.items() if len({v.run for v in found}) > 1
+        }
 
     def in_stage(self, stage: str) -> list[Version]:
-        return [v for v in self.versions.values() if v.stage == stage]
+        return [v for v in self.registrations.values() if v.stage == stage]
 
     @property
     def production(self) -> Version | None:
@@ -105,13 +138,24 @@ class ModelState:
             return "production"
         return "champion" if self.champion_event else None
 
-    def version(self, name: str) -> Version:
-        if name not in self.versions:
-            known = ", ".join(self.versions) or "none"
+    def version(self, name: str, pick: str | None = None) -> Version:
+        """The registration a label names; refuses an unknown or (unless picked) ambiguous one."""
+        found = [v for v in self.registrations.values() if v.version == name]
+        if pick is not None:
+            found = [v for v in found if v.run.startswith(pick) or v.event.startswith(pick)]
+        if not found:
+            known = ", ".join(sorted({v.version for v in self.registrations.values()})) or "none"
+            shown = f"{name}#{pick}" if pick else name
             raise NotFoundError(
-                f"unknown version {self.model}@{name} (registered: {known}; see `mlog registry ls`)"
+                f"unknown version {self.model}@{shown} (registered: {known}; "
+                "see `mlog registry ls`)"
             )
-        return self.versions[name]
+        if len(found) > 1:
+            live = [v for v in found if v.stage != "archived"]
+            found = live if len(live) == 1 else found
+        if len({v.run for v in found}) > 1:
+            raise GateError(ambiguity(self.model, name, found))
+        return found[0]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -119,29 +163,60 @@ class ModelState:
             "champion": self.champion,
             "production": [v.version for v in self.in_stage("production")],
             "conflicts": list(self.conflicts),
+            "ambiguous": sorted(self.ambiguous),
             "events": self.events,
-            "versions": [_version_row(v) for v in self.versions.values()],
+            "versions": [_version_row(v, self) for v in self.registrations.values()],
         }
 
 
-def _version_row(version: Version) -> dict[str, Any]:
+def ambiguity(model: str, label: str, found: list[Version]) -> str:
+    """The one message for a label two registrations share: names both, says how to resolve."""
+    named = " and ".join(f"run {v.run} (register event {v.event})" for v in found)
+    return (
+        f"{model}@{label} names {len(found)} registrations after a merge: {named}; "
+        f"resolve it by archiving one, e.g. `mlog promote {model}@{label}#{found[-1].run} "
+        "--to archived --reason TEXT`, then register its run again under a new label "
+        "if you still want it (docs/registry.md)"
+    )
+
+
+def _version_row(version: Version, state: ModelState) -> dict[str, Any]:
     return {
         "version": version.version,
+        "event": version.event,
         "run": version.run,
         "stage": version.stage,
         "commit": version.commit,
         "registered_at": version.registered_at,
         "registered_by": version.registered_by,
-        "approvals": sorted({a.by for a in version.approvals}),
+        "approvals": approvers(version),
         "forced": version.forced,
+        "ambiguous": version.version in state.ambiguous,
     }
+
+
+def approvers(version: Version, *, allow_self: bool = True) -> list[str]:
+    """Distinct approvers (emails compared case-insensitively), the registrant's own dropped
+    unless ``allow_self``."""
+    people: dict[str, str] = {}
+    for approval in version.approvals:
+        key = approval.by.casefold()
+        if allow_self or key != version.registered_by.casefold():
+            people.setdefault(key, approval.by)
+    return sorted(people.values(), key=str.casefold)
 
 
 # ------------------------------------------------------------------ fold
 
 
-def load_state(store: Store, model: str) -> ModelState:
-    """Fold a model's events; an unknown model is a ``NotFoundError``."""
+def load_state(
+    store: Store, model: str, *, trust: dict[str, signatures.EventTrust] | None = None
+) -> ModelState:
+    """Fold a model's events; an unknown model is a ``NotFoundError``.
+
+    Under ``registry.require_signed`` only events that count (signed by the person they
+    name, or made before the policy) are folded; the rest are listed in ``ignored``.
+    """
     loaded = events.load_events(store, model)
     if not loaded:
         known = ", ".join(events.models(store)) or "none yet"
@@ -149,15 +224,26 @@ def load_state(store: Store, model: str) -> ModelState:
             f"unknown model {model!r} (registered models: {known}; "
             "register one with `mlog register RUN --model NAME`)"
         )
-    return fold(model, loaded)
+    if trust is None:
+        trust = signatures.trust(store, model, loaded, only_if_required=True)
+    return fold(model, loaded, trust)
 
 
-def fold(model: str, loaded: list[dict[str, Any]]) -> ModelState:
+def fold(
+    model: str, loaded: list[dict[str, Any]], trust: dict[str, signatures.EventTrust] | None = None
+) -> ModelState:
     """The state after applying ``loaded`` (oldest first); pure, so it is easy to test."""
     state = ModelState(model=model, events=len(loaded))
     for event in loaded:
+        judged = (trust or {}).get(event["id"])
+        if judged is not None and not judged.counts:
+            state.ignored.append(judged.problem(event))
+            continue
         _APPLY[event["kind"]](state, event)
     state.conflicts.extend(_chain_problems(loaded))
+    state.conflicts[:0] = [
+        ambiguity(model, label, found) for label, found in state.ambiguous.items()
+    ]
     production = state.in_stage("production")
     if len(production) > 1:
         names = ", ".join(v.version for v in production)
@@ -170,35 +256,44 @@ def fold(model: str, loaded: list[dict[str, Any]]) -> ModelState:
 
 
 def _apply_register(state: ModelState, event: dict[str, Any]) -> None:
-    name, details = event["version"], event.get("details") or {}
-    existing = state.versions.get(name)
-    if existing is not None:
-        state.conflicts.append(
-            f"{state.model}@{name} was registered twice (runs {existing.run} and {event['run']}), "
-            "probably on two branches; the first registration is kept"
-        )
+    details = event.get("details") or {}
+    same = [
+        v for v in state.registrations.values()
+        if v.version == event["version"] and v.run == event["run"]
+    ]  # fmt: skip
+    if same:  # the same run under the same label on two branches: one version
+        state.registrations[event["id"]] = same[0]
         return
-    state.versions[name] = Version(
+    state.registrations[event["id"]] = Version(
         model=state.model,
-        version=name,
+        version=event["version"],
         run=event["run"],
-        run_hash=event["run_hash"],
+        run_hash=event.get("run_hash"),
         commit=details.get("commit"),
         artifacts=list(details.get("artifacts") or []),
         registered_at=event["at"],
         registered_by=event["by"],
+        event=event["id"],
         history=[_history_entry(event)],
     )
 
 
+def _target(state: ModelState, event: dict[str, Any]) -> Version | None:
+    """The registration an event acts on: by id; events written before ids, by label."""
+    if event.get("target"):
+        return state.registrations.get(event["target"])
+    found = [v for v in state.registrations.values() if v.version == event.get("version")]
+    return found[0] if found else None
+
+
 def _apply_promote(state: ModelState, event: dict[str, Any]) -> None:
-    version = state.versions.get(event["version"])
+    version = _target(state, event)
     if version is None:
-        state.conflicts.append(f"promote event {event['id']} names unknown version")
+        state.conflicts.append(f"promote event {event['id']} names an unknown version")
         return
-    for archived in (event.get("details") or {}).get("archived", []):
-        previous = state.versions.get(archived)
-        if previous is not None and previous.stage == "production":
+    details = event.get("details") or {}
+    for previous in _archived_by(state, details):
+        if previous.stage == "production":
             previous.stage = "archived"
             previous.history.append(_history_entry(event, stage="archived"))
     version.stage = event["stage"]
@@ -206,13 +301,22 @@ def _apply_promote(state: ModelState, event: dict[str, Any]) -> None:
     version.history.append(_history_entry(event))
 
 
+def _archived_by(state: ModelState, details: dict[str, Any]) -> list[Version]:
+    if "archived_targets" in details:
+        return [
+            state.registrations[t] for t in details["archived_targets"] if t in state.registrations
+        ]
+    labels = set(details.get("archived") or [])
+    return [v for v in state.registrations.values() if v.version in labels]
+
+
 def _apply_approve(state: ModelState, event: dict[str, Any]) -> None:
-    version = state.versions.get(event["version"])
+    version = _target(state, event)
     if version is None:
-        state.conflicts.append(f"approve event {event['id']} names unknown version")
+        state.conflicts.append(f"approve event {event['id']} names an unknown version")
         return
-    if any(a.by == event["by"] for a in version.approvals):
-        return  # the same person on two branches: one approval, not two
+    if any(a.by.casefold() == event["by"].casefold() for a in version.approvals):
+        return  # the same person twice (two branches, or case variants): one approval
     version.approvals.append(Approval(event["by"], event["at"], event.get("reason"), event["id"]))
     version.history.append(_history_entry(event))
 
@@ -252,17 +356,14 @@ def _history_entry(event: dict[str, Any], stage: str | None = None) -> dict[str,
 
 
 def _chain_problems(loaded: list[dict[str, Any]]) -> list[str]:
-    """Forks (concurrent histories) and links to events that no longer exist (deleted)."""
+    """Links to events that no longer exist (deleted); forks are normal after a merge."""
     hashes = {event["integrity"]["hash"] for event in loaded}
-    found = [
-        f"event {event['id']} follows an event that is missing (was an event file deleted?)"
+    return [
+        f"event chain broken: event {event['id']} follows an event that is missing "
+        "(was an event file deleted?)"
         for event in loaded
         if event["prev"] is not None and event["prev"] not in hashes
     ]
-    for prev, ids in events.forks(loaded):
-        after = "the first event" if prev == "None" else f"{prev[:19]}..."
-        found.append(f"concurrent histories merged: events {', '.join(ids)} all follow {after}")
-    return found
 
 
 def all_states(store: Store) -> list[ModelState]:
@@ -270,7 +371,7 @@ def all_states(store: Store) -> list[ModelState]:
 
 
 def problems(store: Store) -> list[str]:
-    """Registry problems for ``mlog check``: malformed events, merge conflicts, broken chains."""
+    """Registry problems: malformed events, merge conflicts, broken chains."""
     found: list[str] = []
     for model in events.models(store):
         try:
@@ -312,27 +413,43 @@ def validation_target(store: Store, model: str) -> Against | None:
 
 def parse_target(target: str) -> tuple[str, str]:
     """Split ``MODEL@VERSION``; anything else is a usage error that shows the form."""
+    model, name, _pick = parse_target_pick(target)
+    return model, name
+
+
+def parse_target_pick(target: str) -> tuple[str, str, str | None]:
+    """``MODEL@VERSION`` or ``MODEL@VERSION#RUN`` (a run or register event id prefix that
+    picks one of two registrations sharing a label after a merge)."""
     match = _TARGET.match(target.strip())
     if not match:
         raise UsageError(f"expected MODEL@VERSION (e.g. fraud@v2), got {target!r}")
-    return match.group("model"), match.group("version")
+    return match.group("model"), match.group("version"), match.group("pick")
 
 
 def resolve_version(store: Store, target: str) -> Version:
-    model, name = parse_target(target)
-    return load_state(store, events.check_model_name(model)).version(name)
+    model, name, pick = parse_target_pick(target)
+    return load_state(store, events.check_model_name(model)).version(name, pick)
 
 
-def who(store: Store, by: str | None) -> str:
-    """``--by``, else the identity git would commit as (env, then config): every event names one."""
-    name = (
-        (by or "").strip()
-        or os.environ.get("GIT_AUTHOR_EMAIL", "").strip()
-        or gitio.user_identity(store.repo_root)
-    )
-    if not name:
-        raise UsageError("cannot tell who you are: set `git config user.email`, or pass --by EMAIL")
-    return name
+def who(store: Store, by: str | None = None) -> str:
+    """The person git would commit as; ``--by`` is accepted only when it names that person.
+
+    Emails compare case-insensitively. Acting as someone else takes being them in git
+    (and, under ``registry.require_signed``, holding their signing key).
+    """
+    person = gitio.author_email(store.repo_root)
+    if not person:
+        raise UsageError(
+            "cannot tell who you are: set `git config user.email` "
+            "(mlog names the person git would commit as)"
+        )
+    claimed = (by or "").strip()
+    if claimed and claimed.casefold() != person.casefold():
+        raise UsageError(
+            f"--by {claimed} is not you: git says you are {person} (events name the person "
+            "git would commit as; drop --by, or run as that person)"
+        )
+    return person
 
 
 # ------------------------------------------------------------------ register
@@ -371,20 +488,22 @@ def register(
             version=label,
             details=details,
         )
-    return load_state(store, name).versions[event["version"]]
+    return load_state(store, name).registrations[event["id"]]
 
 
 def _state_or_empty(store: Store, model: str) -> ModelState:
-    loaded = events.load_events(store, model)
-    return fold(model, loaded) if loaded else ModelState(model=model)
+    if not events.event_files(store, model):
+        return ModelState(model=model)
+    return load_state(store, model)
 
 
 def _refuse_double_registration(state: ModelState, run_id: str) -> None:
-    for existing in state.versions.values():
-        if existing.run == run_id:
+    for existing in state.registrations.values():
+        if existing.run == run_id and existing.stage != "archived":
             raise GateError(
                 f"run {run_id} is already registered as {state.model}@{existing.version} "
-                "(versions are immutable; train a new run to register a new version)"
+                "(versions are immutable; train a new run to register a new version, or "
+                "archive that one first)"
             )
 
 
@@ -392,13 +511,14 @@ def _new_version_name(state: ModelState, requested: str | None) -> str:
     if requested is not None:
         if not events.MODEL_NAME.match(requested):
             raise UsageError(f"invalid version {requested!r}: use letters, digits, '_', '-', '.'")
-        if requested in state.versions:
+        if any(v.version == requested for v in state.registrations.values()):
             raise GateError(
                 f"{state.model}@{requested} already exists (versions are immutable; "
                 "omit --version to get the next vN)"
             )
         return requested
-    numbers = [n for v in state.versions if (n := records.alias_number(v)) is not None]
+    labels = {v.version for v in state.registrations.values()}
+    numbers = [n for v in labels if (n := records.alias_number(v)) is not None]
     return f"v{max(numbers, default=0) + 1}"
 
 
@@ -447,6 +567,7 @@ class GatePolicy:
 
     gates: tuple[str, ...]
     approvals: int
+    allow_self: bool = False
 
 
 def gate_policy(store: Store, stage: str) -> GatePolicy:
@@ -454,8 +575,10 @@ def gate_policy(store: Store, stage: str) -> GatePolicy:
     section = store.config().raw.get("registry") or {}
     configured = (section.get("gates") or {}).get(stage)
     chosen = set(DEFAULT_GATES.get(stage, ()) if configured is None else configured)
-    approvals = (section.get("approvals") or {}).get(stage, DEFAULT_APPROVALS.get(stage, 0))
-    return GatePolicy(tuple(g for g in GATES if g in chosen), int(approvals))
+    counts = section.get("approvals") or {}
+    approvals = counts.get(stage, DEFAULT_APPROVALS.get(stage, 0))
+    ordered = tuple(g for g in GATES if g in chosen)
+    return GatePolicy(ordered, int(approvals), bool(counts.get("allow_self", False)))
 
 
 @dataclass(frozen=True)
@@ -467,12 +590,20 @@ class _GateInput:
     policy: GatePolicy
 
 
-def check_gates(store: Store, state: ModelState, version: Version, stage: str) -> list[GateResult]:
-    """Every gate configured for ``stage``, in the fixed order, each with a reason."""
+def check_gates(
+    store: Store, state: ModelState, version: Version, stage: str, *, on_disk: bool = True
+) -> list[GateResult]:
+    """Every gate configured for ``stage``, in the fixed order, each with a reason.
+
+    The one gate rule: ``promote`` asks it before moving a version and ``mlog check``
+    asks it of every production version. ``on_disk=False`` leaves out the artifacts
+    gate, whose files a CI checkout usually does not have (``mlog check --full`` keeps it).
+    """
     record = load_verified_record(store, version.run, version.run_hash)
     policy = gate_policy(store, stage)
     given = _GateInput(store, state, version, record, policy)
-    return [_GATE_CHECKS[name](given) for name in policy.gates]
+    chosen = [name for name in policy.gates if on_disk or name != "artifacts"]
+    return [_GATE_CHECKS[name](given) for name in chosen]
 
 
 def _gate_succeeded(given: _GateInput) -> GateResult:
@@ -534,10 +665,13 @@ def _gate_data_review(given: _GateInput) -> GateResult:
 
 
 def _gate_approvals(given: _GateInput) -> GateResult:
-    people = sorted({a.by for a in given.version.approvals})
+    people = approvers(given.version, allow_self=given.policy.allow_self)
     need = given.policy.approvals
     shown = f" ({', '.join(people)})" if people else ""
     detail = f"{len(people)} of {need} required approval(s){shown}"
+    everyone = approvers(given.version)
+    if len(everyone) > len(people):
+        detail += f"; the registrant's own approval ({given.version.registered_by}) does not count"
     return GateResult("approvals", len(people) >= need, detail)
 
 
@@ -557,19 +691,10 @@ def verify_artifacts(store: Store, version: Version) -> list[dict[str, Any]]:
 
 
 def _artifact_check(store: Store, artifact: dict[str, Any]) -> dict[str, Any]:
-    from mlog.storage.hashing import Hasher, parse_digest
+    from mlog.storage.hashing import rehash
 
-    path = (store.repo_root / artifact["path"]).resolve()
-    if not path.is_relative_to(store.repo_root):
-        return {"status": "outside the repository", "actual": None}
-    if not path.exists():
-        return {"status": "missing", "actual": None}
-    try:
-        algorithm = parse_digest(str(artifact.get("hash"))).algorithm
-        actual = Hasher(algorithm).hash_path(path).digest
-    except MlogError:
-        return {"status": "unreadable", "actual": None}
-    return {"status": "ok" if actual == artifact["hash"] else "mismatch", "actual": actual}
+    found = rehash(store.repo_root, artifact["path"], str(artifact.get("hash")))
+    return {"status": found.status, "actual": found.actual}
 
 
 # ------------------------------------------------------------------ promote
@@ -607,14 +732,24 @@ def promote(
     if force and not (reason or "").strip():
         raise UsageError("--force needs --reason TEXT saying why the gates are overridden")
     person = who(store, by)
-    model, name = parse_target(target)
+    model, name, pick = parse_target_pick(target)
     with store.lock("registry-actions"):
         state = load_state(store, events.check_model_name(model))
-        version = state.version(name)
+        version = _chosen(state, name, pick, stage)
         _check_transition(state, version, stage, force)
         gates = check_gates(store, state, version, stage) if stage != "archived" else []
         _refuse_failed_gates(version, stage, gates, force)
         return _append_promotion(store, state, version, stage, person, reason, force, gates)
+
+
+def _chosen(state: ModelState, name: str, pick: str | None, stage: str) -> Version:
+    """``#RUN`` may pick between registrations sharing a label only to archive one."""
+    if pick is not None and stage != "archived" and name in state.ambiguous:
+        raise GateError(
+            f"{state.model}@{name} is ambiguous; only archiving one of its registrations "
+            "resolves it (`--to archived`), see docs/registry.md"
+        )
+    return state.version(name, pick)
 
 
 def _check_stage(stage: str) -> str:
@@ -659,18 +794,20 @@ def _append_promotion(
     force: bool,
     gates: list[GateResult],
 ) -> Promotion:
-    others = [v.version for v in state.in_stage("production") if v.version != version.version]
-    archived = others if stage == "production" else []
+    others = [v for v in state.in_stage("production") if v is not version]
+    retired = others if stage == "production" else []
+    archived = [v.version for v in retired]
     details = {
         "from": version.stage,
         "archived": archived,
+        "archived_targets": [v.event for v in retired],
         "gates": [asdict(gate) for gate in gates],
         "failed_gates": [gate.name for gate in gates if not gate.passed],
     }
     event = events.append_event(
         store, state.model, "promote", by=person, reason=reason, run=version.run,
-        run_hash=version.run_hash, version=version.version, stage=stage, forced=force,
-        details=details,
+        run_hash=version.run_hash, version=version.version, target=version.event, stage=stage,
+        forced=force, details=details,
     )  # fmt: skip
     return Promotion(
         state.model, version.version, stage, version.stage, force, reason, archived, gates,
@@ -690,19 +827,30 @@ def approve(
     with store.lock("registry-actions"):
         state = load_state(store, events.check_model_name(model))
         version = state.version(name)
-        if version.stage == "archived":
-            raise GateError(f"{model}@{name} is archived; approving it would change nothing")
-        for earlier in version.approvals:
-            if earlier.by == person:
-                raise GateError(
-                    f"{person} already approved {model}@{name} at {earlier.at} "
-                    "(approvals must come from distinct people; --by names the approver)"
-                )
+        _refuse_approval(store, version, person)
         event = events.append_event(
             store, model, "approve", by=person, reason=reason, run=version.run,
-            run_hash=version.run_hash, version=name,
+            run_hash=version.run_hash, version=name, target=version.event,
         )  # fmt: skip
     return Approval(person, event["at"], reason, event["id"])
+
+
+def _refuse_approval(store: Store, version: Version, person: str) -> None:
+    label = f"{version.model}@{version.version}"
+    if version.stage == "archived":
+        raise GateError(f"{label} is archived; approving it would change nothing")
+    for earlier in version.approvals:
+        if earlier.by.casefold() == person.casefold():
+            raise GateError(
+                f"{person} already approved {label} at {earlier.at} "
+                "(approvals must come from distinct people)"
+            )
+    allow_self = gate_policy(store, "production").allow_self
+    if person.casefold() == version.registered_by.casefold() and not allow_self:
+        raise GateError(
+            f"{person} registered {label}; the registrant's own approval does not count "
+            "(ask another person, or set `registry: {approvals: {allow_self: true}}`)"
+        )
 
 
 def review_data(
@@ -740,7 +888,7 @@ class Deployable:
     version: str
     stage: str
     run: str
-    run_hash: str
+    run_hash: str | None
     commit: str | None
     forced: bool
     approvals: list[str]
@@ -765,7 +913,8 @@ def deployable(
         artifacts = _verified_or_raise(store, version)
     return Deployable(
         model, version.version, stage, version.run, version.run_hash, version.commit,
-        version.forced, sorted({a.by for a in version.approvals}), artifacts, verify,
+        version.forced, approvers(version, allow_self=gate_policy(store, stage).allow_self),
+        artifacts, verify,
     )  # fmt: skip
 
 
@@ -777,8 +926,11 @@ def _single_in_stage(state: ModelState, stage: str) -> Version:
             f"(promote one with `mlog promote {state.model}@VERSION --to {stage}`)"
         )
     if len(found) > 1 and stage == "production":
-        raise GateError(state.conflicts[0])
-    return max(found, key=_promoted_at)
+        raise GateError(next(c for c in state.conflicts if "production versions" in c))
+    chosen = max(found, key=_promoted_at)
+    if chosen.version in state.ambiguous:
+        raise GateError(ambiguity(state.model, chosen.version, state.ambiguous[chosen.version]))
+    return chosen
 
 
 def _promoted_at(version: Version) -> str:

@@ -194,20 +194,6 @@ def tracked_patch(root: Path) -> str:
     return patch + "\n" if patch else ""
 
 
-def user_identity(root: Path) -> str | None:
-    """The git user's email (or name), used to say who did something."""
-    repo = open_repo(root)
-    try:
-        reader = repo.config_reader()
-        for option in ("email", "name"):
-            value = reader.get_value("user", option, default="")
-            if value:
-                return str(value)
-        return None
-    finally:
-        repo.close()
-
-
 # -- history between two runs (used by `mlog diff`) ---------------------------
 @dataclass(frozen=True)
 class CodeHistory:
@@ -377,3 +363,73 @@ def reachable(root: Path) -> Reachable:
         commits.add(commit)
         trees.setdefault(tree, commit)
     return Reachable(frozenset(commits), trees, shallow)
+
+
+# -- identity and config as git itself reads them ---------------------------------
+def config_value(root: Path, key: str) -> str | None:
+    """``git config --get KEY`` as git reads it: files, ``-c``, and ``GIT_CONFIG_*`` variables."""
+    repo = open_repo(root)
+    try:
+        value: str = repo.git.config("--get", key, with_exceptions=False)
+    finally:
+        repo.close()
+    return value.strip() or None
+
+
+def author_email(root: Path) -> str | None:
+    """The email git would write as the author of a commit made here, or None when unset.
+
+    Git's own order: ``GIT_AUTHOR_EMAIL``, then ``author.email``, then ``user.email``, then
+    ``EMAIL``; no guess from the host name, so an event never names an invented person.
+    """
+    return (
+        os.environ.get("GIT_AUTHOR_EMAIL", "").strip()
+        or config_value(root, "author.email")
+        or config_value(root, "user.email")
+        or os.environ.get("EMAIL", "").strip()
+        or None
+    )
+
+
+def added_in(root: Path, path: str) -> list[str]:
+    """Commits of HEAD's history that changed ``path``, oldest first (empty before any commit)."""
+    repo = open_repo(root)
+    try:
+        if not repo.head.is_valid():
+            return []
+        text: str = repo.git.log("HEAD", "--format=%H", "--reverse", "--", path)
+    finally:
+        repo.close()
+    return text.split()
+
+
+def file_at(root: Path, commit: str, path: str) -> str | None:
+    """The text of ``path`` at ``commit``, or None when it did not exist there."""
+    repo = open_repo(root)
+    try:
+        text: str = repo.git.show(f"{commit}:{path}", with_exceptions=False)
+        exists = bool(repo.git.ls_tree(commit, "--", path, with_exceptions=False))
+    finally:
+        repo.close()
+    return text if exists else None
+
+
+def files_under(root: Path, commit: str, prefix: str) -> frozenset[str]:
+    """Paths under ``prefix`` in the tree of ``commit``."""
+    repo = open_repo(root)
+    try:
+        text: str = repo.git.ls_tree(
+            "-r", "--name-only", commit, "--", prefix, with_exceptions=False
+        )
+    finally:
+        repo.close()
+    return frozenset(text.splitlines())
+
+
+def head_commit(root: Path) -> str | None:
+    """HEAD's commit id, or None before the first commit."""
+    repo = open_repo(root)
+    try:
+        return repo.head.commit.hexsha if repo.head.is_valid() else None
+    finally:
+        repo.close()

@@ -606,3 +606,33 @@ def hash_glob(
 ) -> TreeHash:
     """Tree digest and manifest of the files a glob selects below ``root``."""
     return Hasher(algorithm, follow_symlinks=follow_symlinks).hash_glob(root, pattern)
+
+
+@dataclass(frozen=True)
+class Rehash:
+    """A file hashed again against a recorded digest: ``ok``, ``mismatch``, ``missing``,
+    ``unreadable`` (``error`` says why) or ``outside the repository``."""
+
+    status: str
+    actual: str | None = None
+    error: str | None = None
+
+
+def rehash(root: os.PathLike[str], path: str, digest: str, kind: str = "file") -> Rehash:
+    """Hash ``path`` below ``root`` again with ``digest``'s algorithm and compare.
+
+    The one re-hash rule: registry gates, ``deployable --verify`` and ``check --full`` use it.
+    """
+    base = os.path.realpath(root)
+    full = os.path.realpath(os.path.join(base, path))
+    if kind != "glob":
+        if os.path.commonpath([base, full]) != base:
+            return Rehash("outside the repository")
+        if not os.path.lexists(full):
+            return Rehash("missing")
+    try:
+        hasher = Hasher(parse_digest(digest).algorithm)
+        tree = hasher.hash_glob(base, path) if kind == "glob" else hasher.hash_path(full)
+    except (DataError, KeyError, ValueError, OSError) as exc:
+        return Rehash("unreadable", error=str(exc))
+    return Rehash("ok" if tree.digest == digest else "mismatch", tree.digest)
