@@ -18,6 +18,7 @@ from mlog.registry.fold import (
     ModelState,
     Promotion,
     Version,
+    approvers,
 )
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "Promotion",
     "Version",
     "approve",
+    "approvers",
     "card",
     "deployable",
     "history",

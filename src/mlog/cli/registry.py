@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 ByOption = Annotated[
     str | None,
     typer.Option(
-        "--by", metavar="EMAIL", help="Who does this (default: git user.email), e.g. an approver."
+        "--by",
+        metavar="EMAIL",
+        help="Must name you: events always name the person git would commit as (user.email).",
     ),
 ]
 ReasonOption = Annotated[
@@ -171,7 +173,8 @@ def registry_ls_command(
 ) -> None:
     """List models, their versions, stages and champion; reports merge conflicts.
 
-    Exits 11 when a merge left a model with two production versions.
+    Exits 11 when a merge left a model with two production versions, or two
+    registrations of different runs under one label (marked "ambiguous").
 
     Examples:
 
@@ -192,24 +195,28 @@ def registry_ls_command(
             _render_state(state)
         for conflict in state.conflicts:
             ui.warning(conflict)
-    if any(len(s.in_stage("production")) > 1 for s in states):
+    if any(len(s.in_stage("production")) > 1 or s.ambiguous for s in states):
         raise typer.Exit(GateError.exit_code)
 
 
 def _render_state(state: ModelState) -> None:
     from mlog import ui
+    from mlog.api.registry import approvers
 
     styles = {"production": "green", "staging": "cyan", "archived": "dim"}
+    ambiguous = state.ambiguous
     rows = [
         [
-            f"{state.model}@{v.version}",
+            f"{state.model}@{v.version}"
+            + (" [red](ambiguous)[/]" if v.version in ambiguous else ""),
             f"[{styles.get(v.stage or '', 'white')}]{v.stage or 'registered'}[/]",
             v.run,
             (v.commit or "")[:10],
-            ", ".join(sorted({a.by for a in v.approvals})) or "-",
+            ", ".join(approvers(v)) or "-",
             "*" if v.run == state.champion else "",
         ]
-        for v in state.versions.values()
+        for v in state.registrations.values()
+        if state.registrations.get(v.event) is v
     ]
     ui.table(["version", "stage", "run", "commit", "approved by", "champion"], rows)
 
@@ -222,7 +229,8 @@ def registry_history_command(
     ] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Show a model's audit trail, newest first: who did what, when, why, and whether forced.
+    """Show a model's audit trail, newest first: who did what, who signed it, when, why, and
+    whether forced. Signatures are checked against .mlog/allowed_signers.
 
     Examples:
 
@@ -237,7 +245,7 @@ def registry_history_command(
         ui.print_json(trail)
         return
     ui.table(
-        ["at (UTC)", "event", "version", "stage", "by", "forced", "reason"],
+        ["at (UTC)", "event", "version", "stage", "by", "signed by", "forced", "reason"],
         [_history_row(e) for e in trail],
     )
 
@@ -252,9 +260,20 @@ def _history_row(event: dict[str, Any]) -> list[str]:
         event.get("version") or "",
         stage,
         event["by"],
+        _signed(event.get("signature") or {}),
         "yes" if event.get("forced") else "",
         event.get("reason") or "",
     ]
+
+
+def _signed(signature: dict[str, Any]) -> str:
+    """``alice@example.com``, or the problem (``unsigned``, ``unknown key``...) in words."""
+    if signature.get("status") == "verified":
+        return str(signature.get("signer"))
+    shown = str(signature.get("status") or "unsigned")
+    if signature.get("signer"):
+        shown += f" ({signature['signer']})"
+    return shown if signature.get("counts", True) else f"[red]{shown}, not counted[/]"
 
 
 @handle_errors

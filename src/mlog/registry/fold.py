@@ -874,10 +874,17 @@ def review_data(
 
 
 def history(store: Store, model: str, *, limit: int | None = None) -> list[dict[str, Any]]:
-    """The audit trail of a model, newest first, exactly as the event files say."""
+    """The audit trail of a model, newest first, as the event files say, each with
+    ``signature``: its status (``verified``, ``unsigned``...), signer, and whether it counts."""
     load_state(store, model)  # a clear error for an unknown model
     trail = events.load_events(store, model)[::-1]
-    return trail[:limit] if limit is not None else trail
+    trail = trail[:limit] if limit is not None else trail
+    judged = signatures.trust(store, model, trail)
+    return [{**event, "signature": _signature_row(judged[event["id"]])} for event in trail]
+
+
+def _signature_row(trust: signatures.EventTrust) -> dict[str, Any]:
+    return {"status": trust.status, "signer": trust.signer, "counts": trust.counts}
 
 
 @dataclass
