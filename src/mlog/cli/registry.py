@@ -26,7 +26,12 @@ ReasonOption = Annotated[
     typer.Option("--reason", "-r", metavar="TEXT", help="Why, in words; kept in the audit trail."),
 ]
 TargetArg = Annotated[
-    str, typer.Argument(metavar="MODEL@VERSION", help="MODEL@VERSION, e.g. fraud@v2.")
+    str,
+    typer.Argument(
+        metavar="MODEL@VERSION",
+        help="MODEL@VERSION, e.g. fraud@v2 (MODEL@VERSION#RUN picks one of two registrations "
+        "sharing a label after a merge, to archive it).",
+    ),
 ]
 
 registry_app = typer.Typer(
@@ -106,6 +111,7 @@ def promote_command(
         mlog promote fraud@v3 --to staging
         mlog promote fraud@v3 --to production --reason "beats v2 on AUC"
         mlog promote fraud@v3 --to production --force --reason "hotfix, INC-123"
+        mlog promote fraud@rc1#20261125T1015 --to archived --reason "label clash after merge"
     """
     from mlog import ui
     from mlog.api import registry as api
@@ -146,12 +152,15 @@ def approve_command(
     reason: ReasonOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Approve a version; promotion needs approvals from distinct people (see `registry:` config).
+    """Approve a version as the person git says you are (signed with git's ssh key when set).
+
+    Promotion needs approvals from distinct people other than the registrant (see
+    `registry:` config and docs/registry.md).
 
     Examples:
 
         mlog approve fraud@v3
-        mlog approve fraud@v3 --by risk-officer@example.com --reason "fairness review FR-12"
+        mlog approve fraud@v3 --reason "fairness review FR-12"
     """
     from mlog import ui
     from mlog.api import registry as api
