@@ -145,6 +145,10 @@ def test_a_label_made_on_two_clones_is_a_conflict_not_a_moved_approval(
     for args in (("promote", "m@rc1", "--to", "production"), ("approve", "m@rc1")):
         refused = cli(*args, env=BOB if args[0] == "approve" else None)
         assert refused.exit_code == 11 and "names 2 registrations" in refused.stderr, refused
+    shown = cli("show", "m@rc1")
+    assert shown.exit_code == 11 and "names 2 registrations" in shown.stderr, shown
+    unknown = cli("promote", "m@rc1#ffffffff", "--to", "archived")
+    assert unknown.exit_code == 6 and "unknown version m@rc1#ffffffff" in unknown.stderr, unknown
     picked = cli("promote", f"m@rc1#{run_x[-8:]}", "--to", "production")
     assert picked.exit_code == 11 and "only archiving" in picked.stderr, picked
 

@@ -74,7 +74,12 @@ def test_events_are_signed_with_gits_key_and_history_shows_the_signer(
     new_run(cli, repo)
     for name, value in signing_env(keys["ada"]).items():
         monkeypatch.setenv(name, value)
-    ok(cli("register", "latest", "--model", "m"))
+    mlog = str(Path(sys.executable).parent / "mlog")  # the installed CLI, end to end
+    done = subprocess.run(
+        [mlog, "register", "latest", "--model", "m"], cwd=repo.path, capture_output=True,
+        text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0 and "registered m@v1" in done.stderr, done
     [event] = events.event_files(Store(repo.path), "m")
     signature = event.with_name(event.name + ".sig")
     assert signature.read_text().startswith("-----BEGIN SSH SIGNATURE-----")
@@ -175,3 +180,19 @@ def test_sign_records_signs_every_run_record(repo: Repo, cli: Any, keys: dict[st
     assert result.exit_code == 1, result
     messages = [f["message"] for f in json.loads(result.stdout)["findings"]]
     assert any("record was edited after signing" in m for m in messages), messages
+
+
+def test_a_key_that_cannot_sign_is_a_clear_error_and_writes_nothing(
+    repo: Repo, cli: Any, tmp_path: Path
+) -> None:
+    new_run(cli, repo)
+    missing = signing_env(tmp_path / "no-such-key")
+    result = cli("register", "latest", "--model", "m", env=missing)
+    assert result.exit_code == 8, result
+    assert result.stderr.startswith("error: ssh-keygen could not sign with git's user.signingkey")
+    no_program = {**missing, "GIT_CONFIG_COUNT": "3"}
+    no_program |= {"GIT_CONFIG_KEY_2": "gpg.ssh.program", "GIT_CONFIG_VALUE_2": "no-ssh-keygen"}
+    result = cli("register", "latest", "--model", "m", env=no_program)
+    assert result.exit_code == 8 and "no-ssh-keygen is not installed" in result.stderr, result
+    assert "Traceback" not in result.stderr
+    assert events.event_files(Store(repo.path), "m") == []
