@@ -89,7 +89,7 @@ def test_events_are_signed_with_gits_key_and_history_shows_the_signer(
     assert [e["signature"]["status"] for e in trail] == ["unknown key", "verified"]
     assert trail[1]["signature"]["signer"] == "ada@example.com"
     text = ok(cli("registry", "history", "m", env={"COLUMNS": "250"})).stdout
-    assert "signed by" in text and "unknown key" in text, text
+    assert "(signed by ada@example.com)" in text and "(unknown key)" in text, text
     ok(cli("check"))  # unsigned or unknown keys are fine while signatures are not required
 
     document = yamlio.load_file(event)

@@ -254,7 +254,7 @@ def registry_history_command(
         ui.print_json(trail)
         return
     ui.table(
-        ["at (UTC)", "event", "version", "stage", "by", "signed by", "forced", "reason"],
+        ["at (UTC)", "event", "version", "stage", "by (signature)", "forced", "reason"],
         [_history_row(e) for e in trail],
     )
 
@@ -268,21 +268,22 @@ def _history_row(event: dict[str, Any]) -> list[str]:
         event["kind"],
         event.get("version") or "",
         stage,
-        event["by"],
-        _signed(event.get("signature") or {}),
+        event["by"] + _signed(event.get("signature") or {}),
         "yes" if event.get("forced") else "",
         event.get("reason") or "",
     ]
 
 
 def _signed(signature: dict[str, Any]) -> str:
-    """``alice@example.com``, or the problem (``unsigned``, ``unknown key``...) in words."""
-    if signature.get("status") == "verified":
-        return str(signature.get("signer"))
-    shown = str(signature.get("status") or "unsigned")
-    if signature.get("signer"):
-        shown += f" ({signature['signer']})"
-    return shown if signature.get("counts", True) else f"[red]{shown}, not counted[/]"
+    """`` (signed by alice@example.com)``, or what is wrong (``unknown key``...); nothing
+    for an unsigned event that counts."""
+    status = signature.get("status") or "unsigned"
+    if status == "verified":
+        return f" (signed by {signature.get('signer')})"
+    if status == "unsigned" and signature.get("counts", True):
+        return ""
+    shown = status + (f": {signature['signer']}" if signature.get("signer") else "")
+    return f" ({shown})" if signature.get("counts", True) else f" [red]({shown}, not counted)[/]"
 
 
 @handle_errors
@@ -302,8 +303,9 @@ def deployable_command(
     """The gatekeeper for deploy scripts: what is in a stage, or a non-zero exit.
 
     Prints version, run, commit and the pinned artifact paths and hashes. Exits 6 when
-    the stage is empty, 11 when a merge left two production versions or (with --verify)
-    an artifact does not match its registered hash, 9 when the run's record was edited.
+    the stage is empty, 11 when a merge left two production versions or an ambiguous
+    label, or (with --verify) an artifact does not match its registered hash, 9 when the
+    run's record was edited.
 
     Examples:
 
