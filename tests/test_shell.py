@@ -126,7 +126,7 @@ def test_json_commands_print_json_when_they_refuse(repo: Repo, cli: Any) -> None
 def test_deployable_verify_json_shows_the_mismatch_on_refusal(repo: Repo, cli: Any) -> None:
     setup_training(repo)
     ok(cli("register", train(cli)))
-    ok(cli("approve", "fraud@v1", "--by", "qa@example.com"))
+    ok(cli("approve", "fraud@v1", env={"GIT_AUTHOR_EMAIL": "qa@example.com"}))
     ok(cli("promote", "fraud@v1", "--to", "production"))
     (repo.path / "model.pkl").write_bytes(b"backdoored weights")
     refused = mlog(repo.path, "deployable", "fraud", "--verify", "--json")
