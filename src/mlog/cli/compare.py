@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -49,6 +50,14 @@ def diff_command(
         bool,
         typer.Option("--exit-code", help="Exit 1 when the runs differ (resources excepted)."),
     ] = False,
+    html: Annotated[
+        bool,
+        typer.Option("--html", help="Write a self-contained HTML page (needs mlog-cli[report])."),
+    ] = False,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="The file --html writes (default: diff.html)."),
+    ] = None,
 ) -> None:
     """Show what changed between two runs: params, metrics, data, code, environment, command.
 
@@ -61,6 +70,7 @@ def diff_command(
         mlog diff champion latest --md > report.md
         mlog diff v1 v2 --json | jq '.metrics'
         mlog diff v4 v5 --exit-code || echo "runs differ"
+        mlog diff v1 v2 --html -o diff.html
     """
     from mlog import ui
     from mlog.api import compare as api
@@ -68,6 +78,11 @@ def diff_command(
 
     if json_output and markdown:
         raise UsageError("--json and --md are two output formats: pick one")
+    if output is not None and not html:
+        raise typer.BadParameter("-o/--output is for --html", param_hint="--output")
+    if html:
+        _html_diff(a, b, output or Path("diff.html"))
+        return
     result = api.diff(cwd=cwd(), a=a, b=b, include_same=show_all)
     for warning in result["warnings"]:
         ui.warning(warning)
@@ -79,6 +94,16 @@ def diff_command(
         render_diff(result)
     if exit_code and result["differs"]:
         raise typer.Exit(1)
+
+
+def _html_diff(a: str | None, b: str | None, output: Path) -> None:
+    from mlog import ui
+    from mlog.api import report
+
+    written = report.diff_page(cwd=cwd(), output=output, a=a, b=b)
+    for warning in written.warnings:
+        ui.warning(warning)
+    ui.success(f"wrote {written.path}")
 
 
 # -- mlog champion -------------------------------------------------------------------------

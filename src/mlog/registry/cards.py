@@ -387,41 +387,27 @@ def _md_cell(text: str) -> str:
     return _md_inline(text).replace("|", "\\|").replace("\n", " ")
 
 
-_CSS = (
-    "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;"
-    "color:#222}table{border-collapse:collapse;margin:.5rem 0 1rem}"
-    "th,td{border:1px solid #ccc;padding:.3rem .6rem;text-align:left;vertical-align:top}"
-    "th{background:#f3f3f3}.warning{background:#fff4d6;border-left:4px solid #e0a800;"
-    "padding:.6rem 1rem}code{font-family:monospace}"
-)
-
-
 def to_html(card: ModelCard) -> str:
-    """One self-contained page: inline CSS, no scripts, every value escaped."""
-    title = html.escape(f"Model card: {card.model}@{card.version or card.run}")
-    body = [f"<h1>{title}</h1>"]
+    """One self-contained page in the report's style: inline CSS, every value escaped."""
+    from mlog.report import style
+
+    title = f"Model card: {card.model}@{card.version or card.run}"
+    body = []
     warning = warning_text(card)
     if warning:
-        body.append(f'<p class="warning"><strong>Warning:</strong> {html.escape(warning)}</p>')
+        body.append(f'<p class="warning"><strong>Warning:</strong> {style.esc(warning)}</p>')
     for section in sections(card):
-        body.append(f"<h2>{html.escape(section.title)}</h2>")
+        body.append(f"<h2>{style.esc(section.title)}</h2>")
         body.extend(_html_block(block) for block in section.blocks)
-    return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{title}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
-        + "\n".join(body)
-        + "\n</body>\n</html>\n"
-    )
+    return style.page(title, "\n".join(body))
 
 
 def _html_block(block: Block) -> str:
+    from mlog.report import style
+
     if isinstance(block, str):
-        return f"<p>{html.escape(block)}</p>"
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in block.headers)
-    rows = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in block.rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+        return f"<p>{style.esc(block)}</p>"
+    return style.table(block.headers, [[style.esc(c) for c in row] for row in block.rows])
 
 
 def render(card: ModelCard, fmt: str) -> str:
