@@ -68,10 +68,11 @@ def report_page(given: ReportInput) -> str:
         _summary(given, metrics),
         "<h2>Runs</h2>",
         _runs(data.runs_table(given.records, champion_ids)),
-        _charts("Series over steps", [charts.slot(plots.series_figure(c)) for c in series],
+        _charts("Series over steps",
+                [(f"series:{c.name}", charts.slot(plots.series_figure(c))) for c in series],
                 "No run of this selection logged a series with a step."),
         _charts("Final metrics across runs",
-                [charts.slot(plots.metric_figure(c)) for c in metrics],
+                [(f"metric:{c.name}", charts.slot(plots.metric_figure(c))) for c in metrics],
                 "No run of this selection has a numeric metric."),
     ]  # fmt: skip
     if given.diff is not None:
@@ -88,7 +89,8 @@ def diff_page(result: Mapping[str, Any], given: ReportInput) -> str:
     body = [
         _warnings(given.warnings),
         diff_body(result, heading="h2", title=False),
-        _charts("Series over steps", [charts.slot(plots.series_figure(c)) for c in series],
+        _charts("Series over steps",
+                [(f"series:{c.name}", charts.slot(plots.series_figure(c))) for c in series],
                 "Neither run logged a series with a step."),
     ]  # fmt: skip
     return charts.page(given, "\n".join(body))
@@ -150,10 +152,11 @@ def _value_cell(value: Any) -> Any:
     return esc(shown(value))
 
 
-def _charts(title: str, slots: Sequence[str], empty: str) -> str:
+def _charts(title: str, slots: Sequence[tuple[str, str]], empty: str) -> str:
+    """A grid of charts, each in a ``<div class="chart" data-chart="KIND:NAME">``."""
     if not slots:
         return f"<h2>{esc(title)}</h2><p class='note'>{esc(empty)}</p>"
-    cells = "".join(f'<div class="chart">{slot}</div>' for slot in slots)
+    cells = "".join(f'<div class="chart" data-chart="{esc(n)}">{slot}</div>' for n, slot in slots)
     return f'<h2>{esc(title)}</h2>{NOSCRIPT}<div class="grid">{cells}</div>'
 
 
@@ -322,6 +325,6 @@ def _timeline(events: Sequence[data.TimelineEvent], charts: _Charts) -> str:
     ]  # fmt: skip
     grid = table(["at (UTC)", "model", "event", "version", "stage", "run", "by", "reason"], rows)
     return (
-        f'<h2>Registry</h2>{NOSCRIPT}<div class="chart">{chart}</div>'
+        f'<h2>Registry</h2>{NOSCRIPT}<div class="chart" data-chart="registry">{chart}</div>'
         f'<div class="scroll">{grid}</div>'
     )
