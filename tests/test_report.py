@@ -313,3 +313,115 @@ def test_card_html_uses_the_report_stylesheet(runs: Repo, cli: Any) -> None:
     page = (runs.path / "card.html").read_text()
     assert style.CSS in page
     assert "<h2>Model Details</h2>" in page
+
+
+# -- in a real browser --------------------------------------------------------------------------
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
+IDLE = """() => window.Bokeh && Bokeh.documents.length > 0
+    && Bokeh.documents.every(d => d.is_idle)"""
+INK = """(colors) => {
+  // Per chart: how many pixels of its canvases have each colour (the data's marks).
+  function canvases(root, found) {
+    root.querySelectorAll("*").forEach(el => {
+      if (el.shadowRoot) canvases(el.shadowRoot, found);
+      if (el.tagName === "CANVAS" && el.width > 100) found.push(el);
+    });
+    return found;
+  }
+  const counts = {};
+  document.querySelectorAll(".chart[data-chart]").forEach(chart => {
+    const seen = Object.fromEntries(Object.keys(colors).map(k => [k, 0]));
+    for (const canvas of canvases(chart, [])) {
+      const px = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+      for (let i = 0; i < px.length; i += 4) {
+        for (const [name, [r, g, b]] of Object.entries(colors)) {
+          if (Math.abs(px[i] - r) < 14 && Math.abs(px[i + 1] - g) < 14
+              && Math.abs(px[i + 2] - b) < 14 && px[i + 3] > 200) seen[name]++;
+        }
+      }
+    }
+    counts[chart.dataset.chart] = seen;
+  });
+  return counts;
+}"""
+COLORS = {"champion": [191, 135, 0], "first": [9, 105, 218], "second": [130, 80, 223],
+          "fourth": [188, 76, 0], "regressed": [207, 34, 46]}  # fmt: skip
+"""Colours of the data's marks (mlog.report.plots): PALETTE[0], [1], [3], gold and red."""
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        pytest.skip("no Chromium on this machine (Debian: apt-get install -y chromium)")
+    return found
+
+
+def test_the_report_draws_every_chart_offline_in_headless_chromium(
+    runs: Repo, cli: Any, tmp_path: Path
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    executable = chromium()
+    assert cli("report", "-o", "report.html").exit_code == 0
+    url = (runs.path / "report.html").as_uri()
+    problems: list[str] = []
+    requests: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=executable, args=CHROMIUM_ARGS,
+            headless=True, offline=True, viewport={"width": 1280, "height": 900},
+        )  # fmt: skip
+        try:
+            browser.route("**/*", lambda route: _only_the_page(route, url, requests))
+            page = browser.new_page()
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda exc: problems.append(str(exc)))
+            page.goto(url)
+            page.wait_for_function(IDLE, timeout=30_000)
+            ink = page.evaluate(INK, COLORS)
+            page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+            header = page.locator("table.sortable th", has_text="auc")
+            header.click()
+            ascending = page.locator("table.sortable tbody tr td:first-child").all_inner_texts()
+        finally:
+            browser.close()
+    assert problems == [] and requests == [], (problems, requests)
+    assert set(ink) == {"series:loss", "metric:auc", "metric:loss", "registry"}, ink
+    assert ink["series:loss"]["champion"] > 50, ink  # v2's thick gold line
+    assert ink["series:loss"]["first"] > 20 and ink["series:loss"]["second"] > 20, ink
+    assert ink["metric:auc"]["first"] > 20 and ink["metric:auc"]["champion"] > 20, ink
+    assert ink["metric:auc"]["regressed"] > 10, ink  # v1 and v3 are worse than v2
+    assert ink["metric:loss"]["first"] > 20, ink
+    assert ink["registry"]["fourth"] > 20, ink  # the diamond of the champion event
+    assert (tmp_path / "report.png").stat().st_size > 10_000
+    assert [cell.strip(" ★") for cell in ascending] == ["v1", "v3", "v2", "v4"]
+
+
+def _only_the_page(route: Any, url: str, requests: list[str]) -> None:
+    if route.request.url == url:
+        route.continue_()
+    else:
+        requests.append(route.request.url)
+        route.abort()
+
+
+def test_the_report_reads_without_javascript(runs: Repo, cli: Any, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    executable = chromium()
+    assert cli("report", "-o", "report.html").exit_code == 0
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(java_script_enabled=False, offline=True)
+            page = context.new_page()
+            page.goto((runs.path / "report.html").as_uri())
+            rows = page.locator("table.sortable tbody tr").count()
+            notice = page.locator("noscript").first.inner_text()
+        finally:
+            browser.close()
+    assert rows == 4
+    assert "every table on this page reads without it" in notice

@@ -85,7 +85,7 @@ def series_figure(chart: SeriesChart) -> Any:
     items, hovered = [], []
     for index, trace in enumerate(chart.traces):
         source = ColumnDataSource({"xs": trace.xs, "ys": trace.ys, "run": trace.runs})
-        color, width, alpha = PALETTE[index % len(PALETTE)], 1.8, 0.9
+        color, width, alpha = PALETTE[index % len(PALETTE)], 2.0, 1.0
         if trace.role == OLDER:
             color, width, alpha = OLDER_COLOR, 1.0, 0.35
         elif trace.role == CHAMPION:
