@@ -108,38 +108,51 @@ def test_a_champion_that_is_also_selected_is_drawn_once_as_the_champion() -> Non
 
 
 # -- final metrics across runs -------------------------------------------------------------------
-def test_metric_chart_marks_values_worse_than_the_champion_beyond_the_tolerance() -> None:
+def judged(run: dict[str, Any], **verdicts: str) -> dict[str, Any]:
+    """Give a run the validation report `mlog run` would have written."""
+    entries = [{"name": name, "verdict": verdict} for name, verdict in verdicts.items()]
+    run["validation"] = {"verdict": "regressed", "metrics": entries}
+    return run
+
+
+def test_metric_chart_marks_the_runs_whose_validation_said_regressed() -> None:
     runs = [record(n, auc=auc) for n, auc in enumerate([0.80, 0.795, 0.70, 0.9], start=1)]
+    judged(runs[1], auc="within_tolerance")
+    judged(runs[2], auc="regressed", loss="improved")
     config = {"auc": {"goal": "maximize", "tolerance": 0.01}}
-    (chart,) = data.metric_charts(runs, {"fraud": runs[0]}, config)
+    (chart,) = data.metric_charts(runs, {"fraud": runs[3]}, config)
     assert chart.name == "auc" and chart.goal == "maximize" and not chart.guessed
     (series,) = chart.series
     assert series.runs == ["v1", "v2", "v3", "v4"]
+    assert series.values == [0.8, 0.795, 0.7, 0.9]
     assert series.started_at[0] == "2026-01-01T00:00:01Z"
-    assert series.regressed == [False, False, True, False]  # 0.795 is within the band
-    assert chart.baselines == [data.Baseline("fraud", "v1", 0.8, 0.01)]
+    # v1 and v2 are worse than today's champion v4, but were not regressions when they ran
+    assert series.regressed == [False, False, True, False]
+    assert chart.baselines == [data.Baseline("fraud", "v4", 0.9, 0.01)]
     assert chart.regressions == 1
 
 
 def test_metric_chart_of_a_lower_is_better_metric_and_without_a_champion() -> None:
-    runs = [record(1), record(2)]
+    runs = [record(1), judged(record(2), val_loss="regressed")]
     runs[0]["metrics"] = {"val_loss": 0.3}
     runs[1]["metrics"] = {"val_loss": 0.5}
-    (judged,) = data.metric_charts(runs, {"fraud": runs[0]}, {})
-    assert judged.goal == "minimize" and judged.guessed
-    assert judged.series[0].regressed == [False, True]
+    (chart,) = data.metric_charts(runs, {"fraud": runs[0]}, {})
+    assert chart.goal == "minimize" and chart.guessed
+    assert chart.baselines == [data.Baseline("fraud", "v1", 0.3, 0.0)]
+    assert chart.series[0].regressed == [False, True]
     (alone,) = data.metric_charts(runs, {}, {})
-    assert alone.baselines == [] and alone.series[0].regressed == [False, False]
+    assert alone.baselines == []
 
 
 def test_metric_chart_keeps_each_model_against_its_own_champion() -> None:
     runs = [record(1, model="a", auc=0.9), record(2, model="b", auc=0.5),
-            record(3, model="a", auc=0.6), record(4, model="b", auc=0.6)]  # fmt: skip
+            judged(record(3, model="a", auc=0.6), auc="regressed"),
+            record(4, model="b", auc=0.6)]  # fmt: skip
     (chart,) = data.metric_charts(runs, {"a": runs[0], "b": runs[1]}, {})
     by_model = {s.model: s for s in chart.series}
-    assert by_model["a"].regressed == [False, True]
-    assert by_model["b"].regressed == [False, False]
-    assert [b.model for b in chart.baselines] == ["a", "b"]
+    assert by_model["a"].runs == ["v1", "v3"] and by_model["a"].regressed == [False, True]
+    assert by_model["b"].runs == ["v2", "v4"] and by_model["b"].regressed == [False, False]
+    assert [(b.model, b.value) for b in chart.baselines] == [("a", 0.9), ("b", 0.5)]
 
 
 # -- registry timeline -------------------------------------------------------------------------
@@ -393,7 +406,7 @@ def test_the_report_draws_every_chart_offline_in_headless_chromium(
     assert ink["series:loss"]["champion"] > 50, ink  # v2's thick gold line
     assert ink["series:loss"]["first"] > 20 and ink["series:loss"]["second"] > 20, ink
     assert ink["metric:auc"]["first"] > 20 and ink["metric:auc"]["champion"] > 20, ink
-    assert ink["metric:auc"]["regressed"] > 10, ink  # v1 and v3 are worse than v2
+    assert ink["metric:auc"]["regressed"] > 10, ink  # v3 regressed against the champion v2
     assert ink["metric:loss"]["first"] > 20, ink
     assert ink["registry"]["fourth"] > 20, ink  # the diamond of the champion event
     assert (tmp_path / "report.png").stat().st_size > 10_000

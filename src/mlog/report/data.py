@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlog.compare.directions import REGRESSED, Direction, direction_for, is_number, judge
+from mlog.compare.directions import REGRESSED, Direction, direction_for, is_number
 from mlog.storage.flatten import flatten
 
 MAX_RUN_TRACES = 10
@@ -188,7 +188,7 @@ def _older_trace(
     records: Sequence[Mapping[str, Any]],
     points: Mapping[str, Sequence[Mapping[str, Any]]],
 ) -> Trace:
-    trace = Trace(f"{len(records)} older runs", OLDER)
+    trace = Trace(f"{len(records)} older run{'s' if len(records) > 1 else ''}", OLDER)
     for record in records:
         trace.add(alias(record), _steps(name, points.get(str(record.get("id")), ())))
     return trace
@@ -236,8 +236,9 @@ def metric_charts(
 ) -> list[MetricChart]:
     """A chart per final metric: each model's runs in time order against its champion.
 
-    A run regressed when its value is worse than its model's champion's by more than the
-    metric's tolerance, judged exactly as ``mlog diff`` and the validation report judge.
+    A run is marked regressed on a metric when its own validation report says so: judged
+    against the champion of its day, when it was recorded, not against today's champion
+    (every run before an improvement would otherwise look like a regression).
     """
     charts = []
     for name in metric_names(records):
@@ -253,7 +254,7 @@ def metric_charts(
             series.started_at.append(str((record.get("command") or {}).get("started_at") or ""))
             series.runs.append(alias(record))
             series.values.append(compact(float(value)))
-            series.regressed.append(_regressed(float(value), baselines.get(model), direction))
+            series.regressed.append(regressed(record, name))
         charts.append(
             MetricChart(
                 name,
@@ -277,8 +278,15 @@ def _baselines(
     return found
 
 
-def _regressed(value: float, baseline: Baseline | None, direction: Direction) -> bool:
-    return baseline is not None and judge(baseline.value, value, direction) == REGRESSED
+def regressed(record: Mapping[str, Any], name: str) -> bool:
+    """Whether the run's validation report (written when it ran) judged ``name`` regressed."""
+    judged = (record.get("validation") or {}).get("metrics") or []
+    return any(
+        isinstance(entry, Mapping)
+        and entry.get("name") == name
+        and entry.get("verdict") == REGRESSED
+        for entry in judged
+    )
 
 
 # -- registry timeline ------------------------------------------------------------------------

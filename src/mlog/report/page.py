@@ -65,7 +65,7 @@ def report_page(given: ReportInput) -> str:
     events = data.timeline(given.events, aliases)
     body = [
         _warnings(given.warnings),
-        _summary(given, metrics),
+        _summary(given),
         "<h2>Runs</h2>",
         _runs(data.runs_table(given.records, champion_ids)),
         _charts("Series over steps",
@@ -101,9 +101,13 @@ def _warnings(warnings: Sequence[str]) -> str:
     return "".join(f'<p class="warning">{esc(w)}</p>' for w in warnings)
 
 
-def _summary(given: ReportInput, metrics: Sequence[data.MetricChart]) -> str:
+def _verdict(record: Mapping[str, Any]) -> Any:
+    return (record.get("validation") or {}).get("verdict")
+
+
+def _summary(given: ReportInput) -> str:
     newest = given.records[-1] if given.records else {}
-    verdict = (newest.get("validation") or {}).get("verdict")
+    verdict = _verdict(newest)
     champions = ", ".join(
         f"{esc(model)}: {esc(data.alias(record))}" for model, record in given.champions.items()
     )
@@ -113,7 +117,7 @@ def _summary(given: ReportInput, metrics: Sequence[data.MetricChart]) -> str:
         ("champion", champions or "none"),
         ("newest run", esc(data.alias(newest)) if newest else "-"),
         ("its verdict", badge(verdict) if verdict else "-"),
-        ("regressed values", esc(sum(chart.regressions for chart in metrics))),
+        ("runs that regressed", esc(sum(_verdict(r) == "regressed" for r in given.records))),
     ]
     return '<div class="summary">' + "".join(
         f"<div><span class='muted'>{label}</span><b>{value}</b></div>" for label, value in tiles

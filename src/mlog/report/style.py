@@ -35,7 +35,7 @@ background:var(--soft)}
 table{border-collapse:collapse;margin:.4rem 0 1rem;font-size:13px}
 .scroll table{margin:0;width:100%}
 th,td{border:1px solid var(--line);padding:.3rem .6rem;text-align:left;vertical-align:top}
-.scroll th,.scroll td{border-width:0 0 1px}
+.scroll th,.scroll td{border-width:0 0 1px;white-space:nowrap}
 th{background:var(--soft);font-weight:600;position:sticky;top:0}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 table.sortable th{cursor:pointer;user-select:none}
