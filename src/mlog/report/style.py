@@ -22,7 +22,7 @@ margin:0;background:#fff}
 header.top{background:#24292f;color:#fff;padding:1rem 2rem}
 header.top h1{margin:0;font-size:1.4rem;font-weight:600}
 header.top p{margin:.2rem 0 0;color:#c9d1d9}
-main{max-width:78rem;margin:0 auto;padding:1rem 2rem 3rem}
+main{max-width:90rem;margin:0 auto;padding:1rem 2rem 3rem}
 h1{font-size:1.6rem;margin:1rem 0 .5rem}
 h2{font-size:1.2rem;margin:2rem 0 .6rem;padding-bottom:.3rem;border-bottom:1px solid var(--line)}
 h3{font-size:1rem;margin:1.2rem 0 .4rem}
