@@ -64,6 +64,16 @@ def test_runs_table_is_newest_first_with_varying_params_first_and_the_champion_m
     assert [row.champion for row in table.rows] == [False, True]
     assert table.rows[0].commit == "02" + "0" * 8
     assert table.rows[0].verdict == "improved"
+    assert not table.rows[0].intact  # these records carry no integrity hash
+
+
+def test_runs_table_marks_a_record_whose_integrity_hash_does_not_match() -> None:
+    from mlog.storage.records import seal
+
+    sealed = seal(record(1))
+    edited = {**seal(record(2)), "metrics": {"auc": 0.99}}
+    table = data.runs_table([sealed, edited], {})
+    assert [(row.alias, row.intact) for row in table.rows] == [("v2", False), ("v1", True)]
 
 
 # -- series over steps -------------------------------------------------------------------------
@@ -244,6 +254,7 @@ def test_report_writes_one_self_contained_page(runs: Repo, cli: Any) -> None:
     assert "Diff v2 → v4" in page  # the newest run against the champion
     assert "b.csv" in page  # the data file v3 added
     assert 'class="star"' in page  # the champion's row
+    assert "hash mismatch</span>" not in page  # real records are intact
     assert "<script src" not in page and "<link" not in page and "@import" not in page
     assert "cdn.bokeh.org" not in page
 
@@ -438,3 +449,32 @@ def test_the_report_reads_without_javascript(runs: Repo, cli: Any, tmp_path: Pat
             browser.close()
     assert rows == 4
     assert "every table on this page reads without it" in notice
+
+
+def test_open_hands_the_page_to_the_browser_of_the_desktop(
+    runs: Repo, cli: Any, tmp_path: Path
+) -> None:
+    opened = tmp_path / "opened.txt"
+    browser = tmp_path / "browser.sh"
+    browser.write_text(f'#!/bin/sh\necho "$1" > {opened}\n')
+    browser.chmod(0o755)
+    result = cli("report", "-o", "r.html", "--open", env={"BROWSER": str(browser)})
+    assert result.exit_code == 0, result
+    assert opened.read_text().strip() == (runs.path / "r.html").as_uri()
+
+
+def test_a_damaged_series_sidecar_costs_its_lines_not_the_page(runs: Repo, cli: Any) -> None:
+    newest = sorted((runs.path / ".mlog" / "runs").iterdir())[-1]
+    with open(newest / "series.jsonl", "a") as sidecar:
+        sidecar.write('{"name": "loss", "step": \n')
+    result = cli("report", "-o", "r.html")
+    assert result.exit_code == 0, result
+    assert "1 unreadable line(s) in series.jsonl left out" in result.stderr, result
+    assert 'data-chart="series:loss"' in (runs.path / "r.html").read_text()
+
+
+def test_diff_html_of_an_unknown_run(runs: Repo, cli: Any) -> None:
+    result = cli("diff", "v1", "v77", "--html")
+    assert result.exit_code == 6, result
+    assert result.stderr.startswith("error: unknown run v77"), result
+    assert not (runs.path / "diff.html").exists()

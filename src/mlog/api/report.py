@@ -100,19 +100,34 @@ def read_input(store: Store, ids: list[str], *, champions: bool = True) -> Repor
         given.champions = _champions(store, models, given.warnings)
         given.events = _events(store, models)
     for record in [*records, *given.champions.values()]:
-        given.points[str(record["id"])] = read_points(store, str(record["id"]))
+        run_id = str(record["id"])
+        given.points[run_id] = read_points(store, run_id, given.warnings)
     return given
 
 
-def read_points(store: Store, run_id: str) -> list[dict[str, Any]]:
-    """The per-step points of a run's sidecar; none when it logged no series."""
+def read_points(store: Store, run_id: str, warnings: list[str]) -> list[dict[str, Any]]:
+    """The per-step points of a run's sidecar; none when it logged no series.
+
+    A line that is not a JSON point (a sidecar edited by hand) is left out with a warning,
+    so one damaged file does not cost the whole page.
+    """
     from mlog.storage.store import SERIES_FILE
 
     try:
         lines = (store.run_dir(run_id) / SERIES_FILE).read_bytes().splitlines()
     except FileNotFoundError:
         return []
-    return [json.loads(line) for line in lines if line.strip()]
+    found, bad = [], 0
+    for line in lines:
+        try:
+            point = json.loads(line)
+            found.append({"name": str(point["name"]), "step": int(point["step"]),
+                          "value": point["value"]})  # fmt: skip
+        except (ValueError, TypeError, KeyError):
+            bad += line.strip() != b""
+    if bad:
+        warnings.append(f"run {run_id}: {bad} unreadable line(s) in {SERIES_FILE} left out")
+    return found
 
 
 def _champions(store: Store, models: list[str], warnings: list[str]) -> dict[str, dict[str, Any]]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from mlog.compare.directions import REGRESSED, Direction, direction_for, is_number
 from mlog.storage.flatten import flatten
+from mlog.storage.records import integrity_matches
 
 MAX_RUN_TRACES = 10
 """Series charts draw the newest runs as their own lines; older ones share one grey line."""
@@ -43,6 +44,8 @@ class RunRow:
     metrics: dict[str, Any]
     verdict: str | None
     champion: bool
+    intact: bool = True
+    """False when the record's integrity hash does not match its content (edited by hand)."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,7 @@ def _row(
         metrics={key: metrics.get(key) for key in metric_keys},
         verdict=(record.get("validation") or {}).get("verdict"),
         champion=champions.get(model) == record.get("id"),
+        intact=integrity_matches(dict(record)),
     )
 
 

@@ -132,6 +132,8 @@ def _runs(runs: data.RunsTable) -> str:
     rows, classes = [], []
     for row in runs.rows:
         star = ' <span class="star" title="champion">★</span>' if row.champion else ""
+        if not row.intact:
+            star += " " + badge("hash mismatch", "regressed")
         rows.append(
             [(esc(row.alias) + star, _alias_number(row.alias)), esc(row.model),
              badge(row.status), esc(row.started_at.replace("T", " ")[:19]),
@@ -142,7 +144,10 @@ def _runs(runs: data.RunsTable) -> str:
         )  # fmt: skip
         classes.append("champion" if row.champion else "")
     grid = table(headers, rows, sortable=True, numeric=numeric, row_classes=classes)
-    note = "<p class='note'>Click a column header to sort. ★ marks a model's champion.</p>"
+    note = (
+        "<p class='note'>Click a column header to sort. ★ marks a model's champion; "
+        "<em>hash mismatch</em>, a record edited since it was written (see `mlog check`).</p>"
+    )
     return f'<div class="scroll">{grid}</div>{note}'
 
 
