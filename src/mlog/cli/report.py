@@ -38,7 +38,7 @@ def report_command(
 ) -> None:
     """Write one self-contained HTML page: runs table, series and metric charts, diff, registry.
 
-    Everything is inline (styles, the plotly script, the data), so the file opens offline,
+    Everything is inline (styles, the BokehJS script, the data), so the file opens offline,
     from a CI artifact or a pull request; tables read without JavaScript. Charts need the
     `report` extra: `pip install 'mlog-cli[report]'`.
 

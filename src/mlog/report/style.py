@@ -141,12 +141,18 @@ def _row(cells: Sequence[Cell], numeric: Sequence[int], css: str) -> str:
 
 
 def page(title: str, body: str, *, subtitle: str = "", head: str = "", tail: str = "") -> str:
-    """A whole HTML document: the stylesheet, ``head`` and ``tail`` HTML (scripts), all inline."""
+    """A whole HTML document: the stylesheet, ``head`` and ``tail`` HTML (scripts), all inline.
+
+    The table sorter comes only with a sortable table, so a page of plain tables (a model
+    card) carries no script at all.
+    """
     sub = f"<p>{esc(subtitle)}</p>" if subtitle else ""
+    if 'class="sortable"' in body:
+        tail = f"<script>{SORT_SCRIPT}</script>\n{tail}"
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width,initial-scale=1">\n'
         f"<title>{esc(title)}</title>\n<style>{CSS}</style>\n{head}</head>\n<body>\n"
         f'<header class="top"><h1>{esc(title)}</h1>{sub}</header>\n<main>\n{body}\n</main>\n'
-        f"<script>{SORT_SCRIPT}</script>\n{tail}</body>\n</html>\n"
+        f"{tail}</body>\n</html>\n"
     )
