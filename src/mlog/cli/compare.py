@@ -79,8 +79,6 @@ def diff_command(
     if json_output and markdown:
         raise UsageError("--json and --md are two output formats: pick one")
     if output is not None and not html:
-        from mlog.errors import UsageError
-
         raise UsageError("-o/--output names the file of --html (add --html, or drop -o)")
     if html:
         _html_diff(a, b, output or Path("diff.html"))

@@ -7,18 +7,21 @@ from typing import Annotated
 
 import typer
 
-from mlog.cli.common import JsonOption, cwd, handle_errors
+from mlog.cli.common import Command, JsonOption, cwd, handle_errors
 
 
 def register(app: typer.Typer) -> None:
-    app.command("report")(report_command)
+    app.command("report", cls=Command)(report_command)
 
 
 @handle_errors
 def report_command(
     refs: Annotated[
         list[str] | None,
-        typer.Argument(help="Runs to show (vN, latest~K, run id, MODEL@VERSION); default: all."),
+        typer.Argument(
+            help="Runs to show (vN, latest~K, run id, MODEL@VERSION); default: all.",
+            metavar="[RUN]...",
+        ),
     ] = None,
     where: Annotated[
         str | None,
