@@ -1,0 +1,1 @@
+"""The report pages: chart data from records (data), charts (plots), HTML (page, style)."""
