@@ -82,6 +82,12 @@ class GateError(MlogError):
     exit_code = 11
 
 
+class RemoteError(MlogError):
+    """The artifact remote is unreachable, refuses access, or its backend is not installed."""
+
+    exit_code = 12
+
+
 class CheckFailed(MlogError):
     """``mlog check`` or a hook found problems; the report itself has the details."""
 
@@ -108,4 +114,5 @@ EXIT_CODES: dict[int, str] = {
     9: "malformed, invalid or tampered record, event or object",
     10: "dataset or artifact cannot be hashed safely",
     11: "refused by a registry gate or state",
+    12: "artifact remote unreachable, refusing access, or its backend not installed",
 }

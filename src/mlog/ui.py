@@ -144,9 +144,10 @@ class HashProgress:
 
     DELAY_S = 1.0
 
-    def __init__(self) -> None:
+    def __init__(self, verb: str = "hashing") -> None:
         import time
 
+        self.verb = verb
         self._clock = time.monotonic
         self._started = self._clock()
         self._total = (0, 0)
@@ -154,9 +155,9 @@ class HashProgress:
         self._task: Any = None
 
     @classmethod
-    def for_terminal(cls) -> HashProgress | None:
+    def for_terminal(cls, verb: str = "hashing") -> HashProgress | None:
         """A progress reporter when stderr is a terminal; None (silent) otherwise."""
-        return cls() if sys.stderr.isatty() else None
+        return cls(verb) if sys.stderr.isatty() else None
 
     def on_total(self, files: int, size: int) -> None:
         self._total = (files, size)
@@ -165,7 +166,7 @@ class HashProgress:
         if self._bar is None and self._clock() - self._started >= self.DELAY_S:
             self._start()
         if self._bar is not None:
-            self._bar.update(self._task, completed=size, description=f"hashing {files} files")
+            self._bar.update(self._task, completed=size, description=f"{self.verb} {files} files")
             if size >= self._total[1]:
                 self.close()
 
@@ -180,7 +181,7 @@ class HashProgress:
             transient=True,
         )
         self._bar.start()
-        self._task = self._bar.add_task("hashing", total=self._total[1] or None)
+        self._task = self._bar.add_task(self.verb, total=self._total[1] or None)
 
     def close(self) -> None:
         if self._bar is not None:

@@ -164,3 +164,16 @@ def show_command(
         ui.print_text(shown.yaml())
     else:
         render_record(record)
+        _render_where(record)
+
+
+def _render_where(record: dict[str, Any]) -> None:
+    """Whether each artifact is here (matching its hash) and on the remote."""
+    from mlog import ui
+    from mlog.api import remote
+
+    rows = remote.artifact_status(cwd=cwd(), ref=str(record["id"]))
+    if rows:
+        ui.table(
+            ["artifact", "local", "remote"], [[r["path"], r["local"], r["remote"]] for r in rows]
+        )

@@ -82,10 +82,30 @@ def register_command(
     created = api.register(cwd=cwd(), ref=run, model=model, version=version, by=by, reason=reason)
     if json_output:
         ui.print_json(created.to_json())
-        return
-    ui.success(f"registered {created.model}@{created.version} from run {created.run}")
-    for artifact in created.artifacts:
-        ui.info(f"  pinned {artifact['path']} {artifact['hash']}")
+    else:
+        ui.success(f"registered {created.model}@{created.version} from run {created.run}")
+        for artifact in created.artifacts:
+            ui.info(f"  pinned {artifact['path']} {artifact['hash']}")
+    _push_registered(f"{created.model}@{created.version}", json_output)
+
+
+def _push_registered(target: str, quiet: bool) -> None:
+    """With a remote configured, a registered version's artifacts go there at once."""
+    from mlog import ui
+    from mlog.api import remote
+    from mlog.errors import MlogError
+
+    progress = None if quiet else ui.HashProgress.for_terminal("uploading")
+    try:
+        pushed = remote.push_registered(cwd=cwd(), target=target, progress=progress)
+    except MlogError:
+        ui.warning(f"{target} is registered, but its artifacts were not pushed")
+        raise
+    if pushed is not None and not quiet:
+        ui.success(
+            f"pushed {pushed.sent_files} file(s) to {pushed.remote}, "
+            f"{pushed.skipped_files} already there"
+        )
 
 
 @handle_errors
@@ -199,16 +219,25 @@ def registry_ls_command(
         ui.print_json([state.to_json() for state in states])
     elif not states:
         ui.info("no models registered yet (use `mlog register RUN --model NAME`)")
+    where = {} if json_output else _where(states)
     for state in states:
         if not json_output:
-            _render_state(state)
+            _render_state(state, where)
         for conflict in state.conflicts:
             ui.warning(conflict)
     if any(len(s.in_stage("production")) > 1 or s.ambiguous for s in states):
         raise typer.Exit(GateError.exit_code)
 
 
-def _render_state(state: ModelState) -> None:
+def _where(states: list[ModelState]) -> dict[str, dict[str, str]]:
+    """Whether each version's artifacts are here and on the remote (see docs/push.md)."""
+    from mlog.api import remote
+
+    targets = [f"{s.model}@{v}" for s in states for v in s.versions]
+    return remote.registry_status(cwd=cwd(), targets=targets) if targets else {}
+
+
+def _render_state(state: ModelState, where: dict[str, dict[str, str]]) -> None:
     from mlog import ui
     from mlog.api.registry import approvers
 
@@ -223,11 +252,19 @@ def _render_state(state: ModelState) -> None:
             (v.commit or "")[:10],
             ", ".join(approvers(v)) or "-",
             "*" if v.run == state.champion else "",
+            _where_cell(where.get(f"{state.model}@{v.version}")),
         ]
         for v in state.registrations.values()
         if state.registrations.get(v.event) is v
     ]
-    ui.table(["version", "stage", "run", "commit", "approved by", "champion"], rows)
+    headers = ["version", "stage", "run", "commit", "approved by", "champion", "local/remote"]
+    ui.table(headers, rows)
+
+
+def _where_cell(found: dict[str, str] | None) -> str:
+    if not found or found["local"] == "-":
+        return "-"
+    return f"{found['local']}/{found['remote']}"
 
 
 @handle_errors
@@ -298,6 +335,13 @@ def deployable_command(
     verify: Annotated[
         bool, typer.Option("--verify", help="Re-hash the artifact files; fail on any mismatch.")
     ] = False,
+    remote: Annotated[
+        bool,
+        typer.Option(
+            "--remote",
+            help="With --verify: hash the artifacts on the remote (streaming), not local files.",
+        ),
+    ] = False,
     json_output: JsonOption = False,
 ) -> None:
     """The gatekeeper for deploy scripts: what is in a stage, or a non-zero exit.
@@ -306,16 +350,27 @@ def deployable_command(
     the stage is empty, 11 when a merge left two production versions or an ambiguous
     label, or (with --verify) an artifact does not match its registered hash, 9 when the
     run's record was edited.
+    With --remote, the artifacts are hashed where they are on the remote, byte for byte,
+    without downloading them into the working tree.
 
     Examples:
 
         mlog deployable fraud --verify
+        mlog deployable fraud --verify --remote
         mlog deployable fraud --stage staging --json | jq -r '.artifacts[0].path'
     """
     from mlog import ui
     from mlog.api import registry as api
+    from mlog.errors import UsageError
 
-    found = api.deployable(cwd=cwd(), model=model, stage=stage, verify=verify)
+    if remote and not verify:
+        raise UsageError("--remote goes with --verify (mlog deployable MODEL --verify --remote)")
+    if remote:
+        from mlog.api import remote as remote_api
+
+        found = remote_api.verify_deployable(cwd=cwd(), model=model, stage=stage)
+    else:
+        found = api.deployable(cwd=cwd(), model=model, stage=stage, verify=verify)
     if json_output:
         ui.print_json(found.to_json())
         return

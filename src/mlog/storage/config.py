@@ -42,6 +42,11 @@ env: []
 # Content hash for data and artifacts: xxh3_128 (fast) or sha256 (audit grade).
 hash_algorithm: xxh3_128
 
+# Where `mlog push` / `pull` / `fetch` keep artifact files, content-addressed (docs/push.md):
+# s3://bucket/prefix, gs://..., az://..., a folder, or file://...; MLOG_REMOTE overrides it.
+# remote: s3://my-bucket/mlog
+# remote_options: {endpoint_url: "http://127.0.0.1:9000"}   # credentials never go here
+
 # Direction and tolerance per metric, used by validation against the champion.
 # Without an entry, names like loss/error/mae/rmse are minimized, others maximized.
 metrics: {}
@@ -65,6 +70,10 @@ class Config:
     env: tuple[str, ...] = ()
     hash_algorithm: str = "xxh3_128"
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    remote: str | None = None
+    remote_options: dict[str, Any] = field(default_factory=dict)
+    remote_push_on_register: bool = True
+    remote_jobs: int | None = None
     raw: dict[str, Any] = field(default_factory=dict)
 
 
@@ -107,5 +116,9 @@ def _from_document(document: dict[str, Any]) -> Config:
         env=tuple(document.get("env", ())),
         hash_algorithm=document.get("hash_algorithm", "xxh3_128"),
         metrics=dict(document.get("metrics", {})),
+        remote=document.get("remote"),
+        remote_options=dict(document.get("remote_options") or {}),
+        remote_push_on_register=document.get("remote_push_on_register", True),
+        remote_jobs=document.get("remote_jobs"),
         raw=document,
     )

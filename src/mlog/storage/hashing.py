@@ -168,11 +168,35 @@ def sort_entries(entries: Iterable[ManifestEntry]) -> list[ManifestEntry]:
     return sorted(entries, key=lambda e: _fs(e.path))
 
 
+def tree_bytes(entries: Iterable[ManifestEntry]) -> bytes:
+    """The sorted entry lines a tree digest hashes: the tree's own content-addressed listing."""
+    return b"".join(sorted(entry_line(e) for e in entries))
+
+
 def tree_digest(entries: Iterable[ManifestEntry], algorithm: str = DEFAULT_ALGORITHM) -> str:
     """Digest of a set of files: hash of their sorted lines; an empty set is valid."""
     h = new_hash(algorithm)
-    h.update(b"".join(sorted(entry_line(e) for e in entries)))
+    h.update(tree_bytes(entries))
     return f"{algorithm}:{h.hexdigest()}"
+
+
+def tree_from_bytes(data: bytes) -> list[ManifestEntry]:
+    """Inverse of :func:`tree_bytes` (``path NUL size NUL digest LF``, paths may hold LF)."""
+    entries: list[ManifestEntry] = []
+    pos = 0
+    try:
+        while pos < len(data):
+            end_path = data.index(b"\0", pos)
+            end_size = data.index(b"\0", end_path + 1)
+            end_line = data.index(b"\n", end_size + 1)
+            path = data[pos:end_path].decode(_FS_ENCODING, "surrogateescape")
+            size = int(data[end_path + 1 : end_size])
+            digest = data[end_size + 1 : end_line].decode("ascii")
+            entries.append(ManifestEntry(path, size, str(parse_digest(digest))))
+            pos = end_line + 1
+    except (ValueError, DataError) as exc:
+        raise DataError(f"corrupt tree listing: {exc}") from None
+    return entries
 
 
 # ---------------------------------------------------------------- manifests
