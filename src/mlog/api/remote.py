@@ -243,9 +243,13 @@ def artifact_status(*, cwd: Path, ref: str) -> list[dict[str, Any]]:
 
 
 def registry_status(*, cwd: Path, targets: list[str]) -> dict[str, dict[str, str]]:
-    """``MODEL@VERSION`` -> a word each for its artifacts locally and on the remote."""
+    """``MODEL@VERSION`` -> a word each for its artifacts locally and on the remote.
+
+    Empty when no remote is configured."""
     store = _store(cwd)
     result: dict[str, dict[str, str]] = {}
+    if settings(store).url is None:
+        return result  # without a remote, `registry ls` keeps its usual columns
     for target in targets:
         try:
             rows = _status(store, _units(store, target)[0])

@@ -252,12 +252,15 @@ def _render_state(state: ModelState, where: dict[str, dict[str, str]]) -> None:
             (v.commit or "")[:10],
             ", ".join(approvers(v)) or "-",
             "*" if v.run == state.champion else "",
-            _where_cell(where.get(f"{state.model}@{v.version}")),
         ]
         for v in state.registrations.values()
         if state.registrations.get(v.event) is v
     ]
-    headers = ["version", "stage", "run", "commit", "approved by", "champion", "local/remote"]
+    headers = ["version", "stage", "run", "commit", "approved by", "champion"]
+    if where:
+        headers.append("local/remote")
+        for row, v in zip(rows, state.versions.values(), strict=True):
+            row.append(_where_cell(where.get(f"{state.model}@{v.version}")))
     ui.table(headers, rows)
 
 

@@ -210,10 +210,11 @@ def _guard(url: str, action: str, digest: str | None = None) -> Iterator[None]:
         yield
     except MlogError:
         raise
-    except FileNotFoundError:
-        if digest is None:
+    except FileNotFoundError as exc:
+        if digest is None or action != "read":
             raise RemoteError(
-                f"remote {url} does not exist (create the bucket or folder)"
+                f"remote {url}: cannot {action}: {_first_line(exc)} "
+                "(check that the bucket or folder exists)"
             ) from None
         raise NotFoundError(
             f"object {digest} is not on the remote {url} (push it from a clone that has it)"
