@@ -45,6 +45,13 @@ def trained(repo: Repo, cli: Any) -> Repo:
     return repo
 
 
+def where(cli: Any) -> dict[str, list[str]]:
+    """The artifact/local/remote table at the end of `mlog show` (tab-separated in a pipe)."""
+    lines = ok(cli("show", "latest")).stdout.splitlines()
+    table = lines[lines.index("artifact\tlocal\tremote") + 1 :]
+    return {row.split("\t")[0]: row.split("\t")[1:] for row in table if row.count("\t") == 2}
+
+
 def objects(remote: Path) -> list[Path]:
     return sorted(p for p in remote.rglob("*") if p.is_file())
 
@@ -200,9 +207,7 @@ def test_no_remote_configured(trained: Repo, cli: Any, monkeypatch: pytest.Monke
     assert "no remote configured (set `remote:` in .mlog/config.yaml, or MLOG_REMOTE)" in (
         result.stderr
     )
-    shown = ok(cli("show", "latest")).stdout
-    rows = [line.split("│") for line in shown.splitlines() if line.startswith("model.pkl")]
-    assert [cell.strip() for cell in rows[-1]] == ["model.pkl", "ok", "-"], shown
+    assert where(cli)["model.pkl"] == ["ok", "-"]
 
 
 def test_push_needs_something_to_push(trained: Repo, remote_dir: Path, cli: Any) -> None:
@@ -280,8 +285,7 @@ def test_register_without_auto_push(trained: Repo, remote_dir: Path, cli: Any) -
     registered = ok(cli("register", "latest", "--model", "fraud"))
     assert "pushed" not in registered.stderr
     assert not remote_dir.exists()
-    shown = ok(cli("show", "latest"))
-    assert "missing" in shown.stdout and "ok" in shown.stdout
+    assert where(cli) == {"model.pkl": ["ok", "missing"], "features": ["ok", "missing"]}
 
 
 def test_register_reports_a_failed_push(trained: Repo, remote_dir: Path, cli: Any) -> None:
@@ -295,10 +299,7 @@ def test_register_reports_a_failed_push(trained: Repo, remote_dir: Path, cli: An
 def test_show_says_where_each_artifact_is(trained: Repo, remote_dir: Path, cli: Any) -> None:
     ok(cli("push", "latest"))
     (trained.path / "model.pkl").unlink()
-    shown = ok(cli("show", "latest")).stdout
-    rows = {line.split("│")[0].strip(): line for line in shown.splitlines() if "│" in line}
-    assert "missing" in rows["model.pkl"] and "present" in rows["model.pkl"]
-    assert "ok" in rows["features"] and "present" in rows["features"]
+    assert where(cli) == {"model.pkl": ["missing", "present"], "features": ["ok", "present"]}
 
 
 # ---------------------------------------------------------------- units
