@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 DEFAULT_JOBS = 8
 LIST_THRESHOLD = 64  # more keys than this: one listing beats a request per key
 CHUNK = 4 << 20
+SMALL_OBJECT = 8 << 20  # fetched in one request
 EXTRAS = {
     "s3": "pip install 'mlog-cli[s3]'",
     "s3a": "pip install 'mlog-cli[s3]'",
@@ -159,9 +160,27 @@ class Remote:
 
     # ------------------------------------------------------------ reads
 
-    def get_file(self, digest: str, local: str) -> None:
-        with _guard(self.url, "read", digest):
-            self.fs.get_file(self.key(digest), local)
+    def download(self, digest: str, local: str, size: int | None) -> tuple[str, int]:
+        """Write the object to ``local``, hashing it on the way: one pass over its bytes.
+
+        Returns the digest (with the pinned digest's algorithm) and size of what arrived.
+        A small object is one GET; a large one is streamed in chunks, never held whole.
+        """
+        algorithm = parse_digest(digest).algorithm
+        h = new_hash(algorithm)
+        total = 0
+        with _guard(self.url, "read", digest), open(local, "wb") as out:
+            if size is not None and size <= SMALL_OBJECT:
+                data = bytes(self.fs.cat_file(self.key(digest)))
+                h.update(data)
+                out.write(data)
+                return f"{algorithm}:{h.hexdigest()}", len(data)
+            with self.fs.open(self.key(digest), "rb") as handle:
+                while chunk := handle.read(CHUNK):
+                    h.update(chunk)
+                    out.write(chunk)
+                    total += len(chunk)
+        return f"{algorithm}:{h.hexdigest()}", total
 
     def read_bytes(self, digest: str) -> bytes:
         with _guard(self.url, "read", digest):

@@ -1,7 +1,8 @@
 """``mlog pull`` / ``mlog fetch``: download aside, verify every byte, then move into place.
 
 Nothing is placed until every object of the request has been downloaded into a staging
-directory beside the destination and hashed to the digest the record pins; then each file
+directory beside the destination, hashed on the way in with the pinned digest's own
+algorithm (:func:`mlog.storage.hashing.new_hash`), and found equal; then each file
 is renamed into place (atomic on one filesystem). A different local file is never
 replaced without ``force``, and conflicts are refused before anything is downloaded.
 """
@@ -164,8 +165,8 @@ def _download_all(
     lock = threading.Lock()
 
     def fetch(digest: str) -> None:
-        remote.get_file(digest, str(staged[digest]))
-        _verify_file(remote, digest, staged[digest], sizes[digest])
+        actual, actual_size = remote.download(digest, str(staged[digest]), sizes[digest])
+        _check(remote, digest, actual, actual_size, sizes[digest])
         with lock:
             done[0] += 1
             done[1] += sizes[digest]
@@ -178,14 +179,6 @@ def _download_all(
         if progress:
             progress.close()
     return staged
-
-
-def _verify_file(remote: Remote, digest: str, path: Path, size: int) -> None:
-    """Hash the downloaded bytes with the pinned algorithm: the only proof that counts."""
-    actual_size = path.stat().st_size
-    algorithm = digest.partition(":")[0]
-    actual = Hasher(algorithm, workers=1).hash_file(path)
-    _check(remote, digest, actual, actual_size, size)
 
 
 def _check(remote: Remote, digest: str, actual: str, actual_size: int, size: int | None) -> None:
