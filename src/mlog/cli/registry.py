@@ -243,6 +243,7 @@ def _render_state(state: ModelState, where: dict[str, dict[str, str]]) -> None:
 
     styles = {"production": "green", "staging": "cyan", "archived": "dim"}
     ambiguous = state.ambiguous
+    shown = [v for v in state.registrations.values() if state.registrations.get(v.event) is v]
     rows = [
         [
             f"{state.model}@{v.version}"
@@ -253,13 +254,12 @@ def _render_state(state: ModelState, where: dict[str, dict[str, str]]) -> None:
             ", ".join(approvers(v)) or "-",
             "*" if v.run == state.champion else "",
         ]
-        for v in state.registrations.values()
-        if state.registrations.get(v.event) is v
+        for v in shown
     ]
     headers = ["version", "stage", "run", "commit", "approved by", "champion"]
     if where:
         headers.append("local/remote")
-        for row, v in zip(rows, state.versions.values(), strict=True):
+        for row, v in zip(rows, shown, strict=True):
             row.append(_where_cell(where.get(f"{state.model}@{v.version}")))
     ui.table(headers, rows)
 
