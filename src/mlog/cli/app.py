@@ -11,8 +11,8 @@ from mlog.cli import check as check_cli
 from mlog.cli import compare as compare_cli
 from mlog.cli import inspect, run, setup
 from mlog.cli import registry as registry_cli
-from mlog.cli import report as report_cli
 from mlog.cli import remote as remote_cli
+from mlog.cli import report as report_cli
 from mlog.cli.common import state
 
 app = typer.Typer(
