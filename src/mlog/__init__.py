@@ -30,6 +30,7 @@ __all__ = [
     "log_metrics",
     "log_param",
     "log_params",
+    "log_signature",
     "require_run",
     "set_note",
     "start_run",
@@ -94,6 +95,23 @@ def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
 def log_artifact(path: str | os.PathLike[str]) -> None:
     """Declare an output file or directory to hash when the run ends."""
     _emit({"type": "artifact", "path": os.path.abspath(os.fspath(path))})
+
+
+def log_signature(inputs: Any, outputs: Any = None) -> None:
+    """Record the model's input (and output) signature: names, types and shapes.
+
+    ``inputs``/``outputs``: a pandas DataFrame or Series, a numpy array, or a dict of
+    name -> dtype, shape or ``{"dtype": ..., "shape": ...}``. Read from the objects'
+    attributes (pandas and numpy are never imported here); mlog never loads a model.
+    """
+    from mlog.errors import UsageError
+    from mlog.profile.signature import signature
+
+    try:
+        described = signature(inputs, outputs)
+    except UsageError as exc:
+        raise TypeError(str(exc)) from None
+    _emit({"type": "signature", **described})
 
 
 def set_note(text: str) -> None:

@@ -59,25 +59,34 @@ def resolve_artifact_path(path: str, *, repo_root: Path, cwd: Path) -> str:
 
 def hash_datasets(
     store: Store, declared: list[tuple[str, Path]], settings: HashSettings
-) -> dict[str, Any]:
-    """Hash every ``(declaration, base directory)``; manifests go to the object store once."""
-    from mlog.capture.datasets import check_unique_names, parse_declaration, resolve_dataset
+) -> tuple[dict[str, Any], list[str]]:
+    """Hash (and profile) every ``(declaration, base directory)``; returns entries and warnings.
 
-    names = check_unique_names(parse_declaration(text) for text, _ in declared)
+    Manifests and profiles go to the object store once.
+    """
+    from mlog.capture.datasets import check_unique_names, parse_declaration, resolve_dataset
+    from mlog.capture.profiles import ProfilePolicy, attach_profiles
+
+    declarations = [parse_declaration(text) for text, _ in declared]
+    names = check_unique_names(declarations)
     hasher = new_hasher(store, settings)
     data: dict[str, Any] = {}
+    entries = {}
     try:
         for name, (text, base) in zip(names, declared, strict=True):
             entry = resolve_dataset(
                 text, repo_root=str(store.repo_root), cwd=str(base), hasher=hasher, name=name
             )
+            entries[name] = entry
             data[name] = entry.to_record()
             if entry.manifest and entry.kind in ("directory", "glob"):
                 data[name]["manifest"] = _manifest_object(store, str(entry.hash), entry.manifest)
     finally:
         if settings.progress is not None:
             settings.progress.close()
-    return data
+    wanted = {name for name, decl in zip(names, declarations, strict=True) if decl.profile}
+    policy = ProfilePolicy.from_config(store.config())
+    return data, attach_profiles(store, data, entries, wanted, policy)
 
 
 def _manifest_object(store: Store, tree_digest: str, manifest: Any) -> str:

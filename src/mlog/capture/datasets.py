@@ -24,14 +24,16 @@ NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
 URI_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 LFS_HEADER = b"version https://git-lfs.github.com/spec/v1"
 LFS_MAX_BYTES = 1024
+NOPROFILE = ":noprofile"
 
 
 @dataclass(frozen=True)
 class Declaration:
-    """A parsed ``[NAME=]TARGET``; ``name`` is None when the user gave none."""
+    """A parsed ``[NAME=]TARGET[:noprofile]``; ``name`` is None when the user gave none."""
 
     name: str | None
     target: str
+    profile: bool = True
 
 
 @dataclass(frozen=True)
@@ -76,15 +78,20 @@ class DataEntry:
 
 
 def parse_declaration(text: str) -> Declaration:
-    """Split ``NAME=PATH``; a left side that is not a valid name is part of the path."""
+    """Split ``NAME=PATH``; a left side that is not a valid name is part of the path.
+
+    A trailing ``:noprofile`` keeps the dataset out of data profiling (it is still hashed).
+    """
+    profile = not text.endswith(NOPROFILE)
+    text = text.removesuffix(NOPROFILE)
     if not text.strip():
         raise UsageError("empty --data/--artifact declaration (give PATH or NAME=PATH)")
     left, sep, right = text.partition("=")
     if sep and NAME_RE.match(left) and not URI_RE.match(text):
         if not right:
             raise UsageError(f"no path after '=' in {text!r} (use NAME=PATH)")
-        return Declaration(left, right)
-    return Declaration(None, text)
+        return Declaration(left, right, profile)
+    return Declaration(None, text, profile)
 
 
 def default_name(target: str) -> str:

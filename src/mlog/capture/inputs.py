@@ -53,7 +53,7 @@ def capture_inputs(
     params, params_redacted = redact_mapping(params, "params")
     tags, tags_redacted = redact_mapping({**config.tags, **options.tags}, "tags")
     artifacts = [_artifact_path(store, p, cwd) for p in (*config.artifacts, *options.artifacts)]
-    data = _hash_datasets(store, config, options, cwd)
+    data, warnings = _hash_datasets(store, config, options, cwd)
     return Inputs(
         argv=argv,
         tags={str(k): str(v) for k, v in tags.items()},
@@ -70,7 +70,7 @@ def capture_inputs(
             for p in (*config.metrics_files, *options.metrics_files)
         ],
         patch=gitio.tracked_patch(root) if tree.dirty else "",
-        warnings=_unpinned(data),
+        warnings=[*warnings, *_unpinned(data)],
     )
 
 
@@ -102,14 +102,16 @@ def _artifact_path(store: Store, path: str, cwd: Path) -> str:
     return resolve_artifact_path(path, repo_root=store.repo_root, cwd=cwd)
 
 
-def _hash_datasets(store: Store, config: Config, options: RunOptions, cwd: Path) -> dict[str, Any]:
+def _hash_datasets(
+    store: Store, config: Config, options: RunOptions, cwd: Path
+) -> tuple[dict[str, Any], list[str]]:
     """Config entries are relative to the repo root, command-line ones to the working dir."""
     from mlog.capture.data import hash_datasets
 
     declared = [(text, store.repo_root) for text in config.data]
     declared += [(text, cwd) for text in options.data]
     if not declared:
-        return {}
+        return {}, []
     return hash_datasets(store, declared, hash_settings(config, options))
 
 

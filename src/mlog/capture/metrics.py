@@ -21,6 +21,7 @@ class Reported:
     points: list[dict[str, Any]] = field(default_factory=list)
     artifacts: list[str] = field(default_factory=list)
     note: str | None = None
+    signature: dict[str, Any] | None = None
     skipped_lines: int = 0
 
 
@@ -54,6 +55,8 @@ def _apply(reported: Reported, event: dict[str, Any]) -> None:
         reported.artifacts.append(str(event["path"]))
     elif kind == "note":
         reported.note = str(event["text"])
+    elif kind == "signature":
+        reported.signature = {"inputs": list(event["inputs"]), "outputs": event.get("outputs")}
 
 
 def read_metrics_files(paths: list[Path]) -> dict[str, Any]:

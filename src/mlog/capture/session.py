@@ -328,6 +328,8 @@ def _reported(prepared: Prepared, reported: metrics_capture.Reported) -> Collect
         found.sections["seed"] = find_seed(params)
     if reported.note and not record.get("note"):
         found.sections["note"] = reported.note
+    if reported.signature is not None:
+        found.sections["signature"] = reported.signature
     if reported.points:
         found.sections["series"] = metrics_capture.summarize_series(reported.points)
         found.sidecars[SERIES_FILE] = metrics_capture.series_jsonl(reported.points)
