@@ -8,6 +8,7 @@ calls the domain packages and returns plain data. Nothing here prints.
 |---|---|
 | :mod:`mlog.api.runs` | init, run, recover, ls, show, validate |
 | :mod:`mlog.api.compare` | diff, data diff, champion |
+| :mod:`mlog.api.data` | data profile, data review |
 | :mod:`mlog.api.registry` | register, promote, approve, registry ls/history, deployable, card |
 | :mod:`mlog.api.audit` | check, hook |
 | :mod:`mlog.api.remote` | push, pull, fetch, deployable --remote, artifact status |

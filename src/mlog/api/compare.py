@@ -58,12 +58,14 @@ def _previous(store: Store, run_id: str) -> str:
 
 
 def data_diff(*, cwd: Path, a: str, b: str, dataset: str | None = None) -> dict[str, Any]:
-    """``mlog data diff``: every dataset of two runs, with every file added, removed, modified."""
+    """``mlog data diff``: every dataset of two runs, with every file added, removed, modified,
+    and for profiled tables the columns added, removed, retyped and drifted."""
     store = open_store(cwd)
     old, new = (store.load_record(refs.resolve(store, ref)) for ref in (a, b))
     warnings: list[str] = []
     sides = differ.read_side(store, old, warnings), differ.read_side(store, new, warnings)
-    entries = differ.data_entries(old, new, *sides, max_paths=None)
+    thresholds = differ.drift_thresholds(store)
+    entries = differ.data_entries(old, new, *sides, max_paths=None, drift=thresholds)
     if dataset is not None:
         entries = [entry for entry in entries if entry["key"] == dataset]
         if not entries:

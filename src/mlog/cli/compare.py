@@ -13,7 +13,7 @@ from mlog.cli.diffview import data_table, label, markdown_report, render_diff
 
 data_app = typer.Typer(
     name="data",
-    help="Inspect the datasets recorded with runs.",
+    help="Inspect the datasets recorded with runs: file changes, profiles, drift, reviews.",
     no_args_is_help=True,
     rich_markup_mode="markdown",
 )
@@ -23,6 +23,8 @@ def register(app: typer.Typer) -> None:
     app.command("diff", cls=Command)(diff_command)
     app.command("champion", cls=Command)(champion_command)
     data_app.command("diff", cls=Command)(data_diff_command)
+    data_app.command("profile", cls=Command)(data_profile_command)
+    data_app.command("review", cls=Command)(data_review_command)
     app.add_typer(data_app, name="data")
 
 
@@ -201,16 +203,18 @@ def data_diff_command(
     ] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """List every file added, removed or modified between two runs' datasets.
+    """List every file added, removed or modified between two runs' datasets, and how profiled
+    tables changed: columns added, removed or retyped, null rates, and drift (PSI) per column.
 
     Directories and globs are compared file by file from their stored manifests;
-    DVC and LFS pointers and URIs by their hash or version only.
+    DVC and LFS pointers and URIs by their hash or version only. Drift thresholds come
+    from `drift:` in .mlog/config.yaml (see docs/data.md).
 
     Examples:
 
         mlog data diff v1 v2
         mlog data diff champion latest --dataset train
-        mlog data diff v1 v2 --json | jq '.datasets[0].files.added.paths'
+        mlog data diff v1 v2 --json | jq '.datasets[0].profile.drifted'
     """
     from mlog import ui
     from mlog.api import compare as api
@@ -222,3 +226,92 @@ def data_diff_command(
         ui.print_json(result)
         return
     data_table(ui.out(), result["datasets"], label(result["a"]), label(result["b"]))
+
+
+# -- mlog data profile / review -------------------------------------------------------------
+@handle_errors
+def data_profile_command(
+    run: Annotated[str, typer.Argument(help="Run (vN, latest, champion, id prefix).")],
+    dataset: Annotated[
+        str | None, typer.Option("--dataset", help="Only this dataset (its name in the record).")
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Show the stored profile of a run's tabular datasets: rows, and per column its type,
+    nulls, min/max/mean/std (numeric) or distinct count and top values (categorical).
+
+    Examples:
+
+        mlog data profile latest
+        mlog data profile v3 --dataset train --json | jq '.profiles.train.columns[0]'
+    """
+    from mlog import ui
+    from mlog.api import data
+
+    result = data.profile(cwd=cwd(), ref=run, dataset=dataset)
+    if json_output:
+        ui.print_json(result)
+        return
+    for name, found in result["profiles"].items():
+        _render_profile(name, found)
+
+
+def _render_profile(name: str, found: Mapping[str, Any] | None) -> None:
+    from rich.markup import escape
+
+    from mlog import ui
+
+    if found is None:
+        ui.info(f"{name}: not profiled (not tabular, opted out, or pyarrow missing)")
+        return
+    sample = found.get("sample")
+    sampled = f", statistics from every {sample['every']}th batch" if sample else ""
+    ui.out().print(
+        f"[bold]{escape(name)}[/]: {found['rows']} rows, {found['files']} file(s){sampled}"
+    )
+    rows = [[c["name"], c["type"], str(c["nulls"]), _summary(c)] for c in found["columns"]]
+    ui.table(["column", "type", "nulls", "summary"], rows)
+
+
+def _summary(column: Mapping[str, Any]) -> str:
+    from mlog import ui
+
+    if column["kind"] == "numeric":
+        keys = ("min", "max", "mean", "std")
+        return "  ".join(f"{k} {ui.format_value(column.get(k))}" for k in keys)
+    if column["kind"] == "categorical":
+        top = ", ".join(f"{t['value']} ({t['count']})" for t in column["top"][:5])
+        approx = "" if column["distinct_exact"] else "≥"
+        return f"distinct {approx}{column['distinct']}  top: {top}"
+    return ""
+
+
+@handle_errors
+def data_review_command(
+    target: Annotated[str, typer.Argument(help="MODEL@VERSION whose data drift was reviewed.")],
+    reason: Annotated[
+        str, typer.Option("--reason", "-r", help="What was checked and why the drift is fine.")
+    ],
+    by: Annotated[
+        str | None, typer.Option("--by", help="Who reviewed (default: git user.email).")
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Sign off a review of a version's data drift: its `data_drift` promotion gate then passes.
+
+    Appends a `data_review` event (who, when, why, and which columns had drifted) to the
+    model's registry; see docs/data.md.
+
+    Examples:
+
+        mlog data review fraud@v3 --reason "new region onboarded; amounts checked with risk"
+        mlog data review fraud@v3 --by lead@example.com --reason "nulls are a known outage"
+    """
+    from mlog import ui
+    from mlog.api import data
+
+    event = data.review(cwd=cwd(), target=target, reason=reason, by=by)
+    if json_output:
+        ui.print_json(event)
+        return
+    ui.success(f"{event['by']} reviewed the data of {target}")

@@ -145,6 +145,74 @@ def data_table(console: Console, entries: list[dict[str, Any]], a: str, b: str) 
     for entry in entries:
         for line in _file_lines(entry):
             console.print(line)
+        if entry.get("profile"):
+            _profile_block(console, entry["key"], entry["profile"])
+
+
+def _profile_block(console: Console, name: str, found: Mapping[str, Any]) -> None:
+    """Columns added, removed and retyped, then null rates and PSI of the shared columns."""
+    from rich.markup import escape
+
+    rows = found["rows"]
+    console.print(f"  profile of {escape(name)}: rows {rows['old']} → {rows['new']}")
+    for line in column_changes(found):
+        console.print(f"  {escape(line)}")
+    grid = _grid("", ["column", "type", "null rate", "PSI", "drift"])
+    for column in found["columns"]:
+        grid.add_row(
+            _styled(column["name"], "regressed" if column["drifted"] else "same"),
+            _cell(_arrow(column["type"], str)),
+            _cell(_arrow(column["null_rate"], _percent)),
+            "-" if column["psi"] is None else f"{column['psi']:.3f}",
+            "[red]DRIFT[/]" if column["drifted"] else "",
+        )
+    console.print(grid)
+    limits = found["thresholds"]
+    console.print(
+        f"  [dim]PSI per column (numeric: reference quantile bins; categorical: top values + "
+        f"other; missing values a bin); drift above PSI {limits['psi']} or a null-rate change "
+        f"above {limits['null_rate']:.0%}[/]"
+    )
+
+
+def column_changes(found: Mapping[str, Any]) -> list[str]:
+    """``+ column x (added)``, ``- column y (removed)``, ``~ column z type a → b``."""
+    lines = [f"+ column {name} (added)" for name in found["added_columns"]]
+    lines += [f"- column {name} (removed)" for name in found["removed_columns"]]
+    for column in found["columns"]:
+        if column["type_changed"]:
+            lines.append(f"~ column {column['name']} type {_arrow(column['type'], str)}")
+    return lines
+
+
+def _percent(value: Any) -> str:
+    return f"{value:.1%}"
+
+
+def _arrow(pair: Mapping[str, Any], show: Any) -> str:
+    old, new = show(pair["old"]), show(pair["new"])
+    return str(old) if old == new else f"{old} → {new}"
+
+
+def _signature_table(console: Console, entries: list[dict[str, Any]], a: str, b: str) -> None:
+    if not entries:
+        return
+    grid = _grid("signature", ["field", a, b, ""])
+    for entry in entries:
+        grid.add_row(
+            _styled(entry["key"], entry["change"]),
+            _cell(_field_text(entry["old"])),
+            _cell(_field_text(entry["new"])),
+            "[red]BREAKING[/]" if entry.get("breaking") else "",
+        )
+    console.print(grid)
+
+
+def _field_text(spec: Any) -> str | None:
+    if not isinstance(spec, Mapping):
+        return None
+    shape = spec.get("shape")
+    return str(spec.get("type") or "?") + (f" {shape}" if shape else "")
 
 
 def _data_sides(entry: Mapping[str, Any]) -> tuple[str | None, str | None]:
@@ -302,6 +370,26 @@ def _md_data(_part: str, entries: list[dict[str, Any]], _a: str, _b: str) -> lis
             paths = (files.get(kind) or {}).get("paths") or []
             if paths:
                 lines.append(f"  - {kind}: " + ", ".join(f"`{p}`" for p in paths))
+        found = entry.get("profile")
+        if found:
+            lines += [f"  - {line}" for line in column_changes(found)]
+            lines += [
+                f"  - ❌ drift in `{c['name']}`: PSI {c['psi']}, null rate "
+                f"{_arrow(c['null_rate'], _percent)}"
+                for c in found["columns"]
+                if c["drifted"]
+            ]
+    return [*lines, ""]
+
+
+def _md_signature(entries: list[dict[str, Any]]) -> list[str]:
+    if not entries:
+        return []
+    lines = ["**Signature (breaking)**", "", "| field | old | new |", "|---|---|---|"]
+    lines += [
+        f"| {_md(e['key'])} | {_md(_field_text(e['old']))} | {_md(_field_text(e['new']))} |"
+        for e in entries
+    ]
     return [*lines, ""]
 
 
@@ -335,6 +423,8 @@ def _md_packages(
 # -- validation report after `mlog run` -----------------------------------------------------------
 def render_validation(report: Mapping[str, Any] | None, model: str) -> None:
     """Print the validation report on stderr, after the command's own output."""
+    from rich.markup import escape
+
     from mlog import ui
 
     console = ui.err()
@@ -357,10 +447,22 @@ def render_validation(report: Mapping[str, Any] | None, model: str) -> None:
     for dataset in (report.get("data") or {}).get("datasets", []):
         counts = f": {_file_counts(dataset['files'])} files" if dataset.get("files") else ""
         console.print(f"data {dataset['name']} {dataset['change']} since the champion{counts}")
+        drift = dataset.get("drift") or {}
+        if drift.get("drifted"):
+            console.print(f"  [red]drift[/] in {escape(_drift_text(drift))}")
 
 
-SHOWN_ORDER = ("metrics", "params", "series", "data", "code", "environment", "packages",
-               "command", "resources")  # fmt: skip
+def _drift_text(drift: Mapping[str, Any]) -> str:
+    parts = []
+    for name, column in drift["columns"].items():
+        before, after = column["null_rate"]
+        psi = "-" if column["psi"] is None else f"{column['psi']:.3f}"
+        parts.append(f"{name} (PSI {psi}, nulls {before:.1%} → {after:.1%})")
+    return ", ".join(parts)
+
+
+SHOWN_ORDER = ("metrics", "params", "series", "data", "signature", "code", "environment",
+               "packages", "command", "resources")  # fmt: skip
 """The order diff parts are presented in: metrics first. It holds every part of the sections
 table's ``diff`` column (a test checks), so a new part cannot be left out of the views."""
 _TABLES: dict[str, Callable[..., None]] = {
@@ -368,6 +470,7 @@ _TABLES: dict[str, Callable[..., None]] = {
     "params": _pairs_table,
     "series": _series_table,
     "data": lambda console, _part, entries, a, b: data_table(console, entries, a, b),
+    "signature": lambda console, _part, entries, a, b: _signature_table(console, entries, a, b),
     "code": _code_block,
     "environment": _pairs_table,
     "packages": _packages_table,
@@ -379,6 +482,7 @@ _MARKDOWN: dict[str, Callable[..., list[str]]] = {
     "params": _md_pairs,
     "series": _md_series,
     "data": _md_data,
+    "signature": lambda _part, entries, _a, _b: _md_signature(entries),
     "code": _md_code,
     "environment": _md_pairs,
     "packages": _md_packages,

@@ -302,7 +302,9 @@ def registry_history_command(
 def _history_row(event: dict[str, Any]) -> list[str]:
     stage = event.get("stage") or ""
     if event["kind"] == "data_review":
-        stage = "flagged" if (event.get("details") or {}).get("flagged") else "cleared"
+        details = event.get("details") or {}
+        stage = "flagged" if details.get("flagged") else "cleared"
+        stage = "reviewed" if details.get("reviewed") else stage
     return [
         event["at"][:19].replace("T", " "),
         event["kind"],
@@ -387,7 +389,20 @@ def deployable_command(
         f"verified: {str(found.verified).lower()}",
     ]
     lines += [f"artifact: {a['path']} {a['hash']}" for a in found.artifacts]
+    lines += _signature_lines(found.signature)
     ui.print_text("\n".join(lines))
+
+
+def _signature_lines(signature: dict[str, Any] | None) -> list[str]:
+    if not signature:
+        return ["signature: none logged"]
+    lines = []
+    for side in ("inputs", "outputs"):
+        for item in signature.get(side) or []:
+            shape = f" {item['shape']}" if item.get("shape") else ""
+            name = item.get("name") if item.get("name") is not None else "-"
+            lines.append(f"{side[:-1]}: {name} {item.get('type') or '?'}{shape}")
+    return lines
 
 
 @handle_errors

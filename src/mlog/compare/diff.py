@@ -24,6 +24,8 @@ from mlog.compare.directions import (
     is_number,
     judge,
 )
+from mlog.profile.drift import Thresholds, compare_profiles
+from mlog.profile.signature import fields_by_key
 from mlog.storage import sections
 from mlog.storage.flatten import flatten
 
@@ -54,6 +56,7 @@ class Side:
 
     packages: tuple[str, ...] | None = None
     manifests: Mapping[str, tuple[ManifestEntry, ...]] = field(default_factory=dict)
+    profiles: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def diff_records(
@@ -64,12 +67,13 @@ def diff_records(
     new_side: Side | None = None,
     history: CodeHistory | None = None,
     metric_config: Mapping[str, Mapping[str, Any]] | None = None,
+    drift: Thresholds | None = None,
     include_same: bool = False,
     max_paths: int | None = MAX_PATHS,
 ) -> dict[str, Any]:
     """Every difference between two records, one part per entry of the sections table; pure."""
     given = _Given(old, new, old_side or Side(), new_side or Side(), history,
-                   metric_config or {}, max_paths)  # fmt: skip
+                   metric_config or {}, max_paths, drift)  # fmt: skip
     result: dict[str, Any] = {"a": identity(old), "b": identity(new)}
     result.update({part: _PARTS[part](given) for part in sections.DIFF_PARTS})
     return _finish(result, include_same)
@@ -84,6 +88,7 @@ class _Given:
     history: CodeHistory | None
     config: Mapping[str, Mapping[str, Any]]
     max_paths: int | None
+    drift: Thresholds | None = None
 
     def section(self, key: str) -> tuple[Any, Any]:
         return self.old.get(key) or {}, self.new.get(key) or {}
@@ -93,7 +98,10 @@ _PARTS: dict[str, Callable[[_Given], Any]] = {
     "params": lambda g: _pairs(*(flatten(side) for side in g.section("params"))),
     "metrics": lambda g: metric_entries(*g.section("metrics"), g.config),
     "series": lambda g: _series(*g.section("series"), g.config),
-    "data": lambda g: data_entries(g.old, g.new, g.before, g.after, max_paths=g.max_paths),
+    "data": lambda g: data_entries(
+        g.old, g.new, g.before, g.after, max_paths=g.max_paths, drift=g.drift
+    ),
+    "signature": lambda g: signature_entries(g.old.get("signature"), g.new.get("signature")),
     "code": lambda g: _code(*g.section("code"), g.history),
     "environment": lambda g: _pairs(_environment(g.old, g.before), _environment(g.new, g.after)),
     "packages": lambda g: package_changes(g.before.packages, g.after.packages),
@@ -225,8 +233,10 @@ def data_entries(
     after: Side,
     *,
     max_paths: int | None = MAX_PATHS,
+    drift: Thresholds | None = None,
 ) -> list[dict[str, Any]]:
-    """Per dataset name: identity compared; with both manifests, files added/removed/modified."""
+    """Per dataset name: identity compared; with both manifests, files added/removed/modified;
+    with both profiles, columns and drift (:func:`mlog.profile.drift.compare_profiles`)."""
     old_data, new_data = old.get("data") or {}, new.get("data") or {}
     entries = []
     for name in _keys(old_data, new_data):
@@ -234,11 +244,26 @@ def data_entries(
             name, _dataset(old_data.get(name, _ABSENT)), _dataset(new_data.get(name, _ABSENT))
         )
         pair = (before.manifests.get(name), after.manifests.get(name))
-        if entry["change"] == CHANGED and pair[0] is not None and pair[1] is not None:
+        changed = entry["change"] == CHANGED
+        if changed and pair[0] is not None and pair[1] is not None:
             entry["files"] = file_changes(pair[0], pair[1], max_paths=max_paths)
         else:
             entry["files"] = None
+        profiles = (before.profiles.get(name), after.profiles.get(name))
+        if changed and profiles[0] is not None and profiles[1] is not None:
+            entry["profile"] = compare_profiles(profiles[0], profiles[1], drift)
+        else:
+            entry["profile"] = None
         entries.append(entry)
+    return entries
+
+
+def signature_entries(old: Any, new: Any) -> list[dict[str, Any]]:
+    """Per signature field (``inputs.NAME``, ``outputs.NAME``): any change is breaking, since
+    a caller built for one signature cannot feed or read the other."""
+    entries = _pairs(fields_by_key(old), fields_by_key(new))
+    for entry in entries:
+        entry["breaking"] = entry["change"] != SAME
     return entries
 
 
@@ -364,7 +389,7 @@ def _resources(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[dict[str,
 
 
 def read_side(store: Store, record: Mapping[str, Any], warnings: list[str]) -> Side:
-    """Package lines and dataset manifests of a run; unreadable objects become warnings."""
+    """Package lines, dataset manifests and profiles of a run; unreadable objects are warnings."""
     from mlog.errors import MlogError
     from mlog.storage.hashing import manifest_from_bytes
 
@@ -380,7 +405,31 @@ def read_side(store: Store, record: Mapping[str, Any], warnings: list[str]) -> S
                 manifests[name] = tuple(manifest_from_bytes(raw))
     except (MlogError, UnicodeDecodeError) as exc:
         warnings.append(f"run {record.get('alias')}: {exc}; compared by hash only")
-    return Side(packages, manifests)
+    return Side(packages, manifests, read_profiles(store, record, warnings))
+
+
+def read_profiles(
+    store: Store, record: Mapping[str, Any], warnings: list[str]
+) -> dict[str, dict[str, Any]]:
+    """The stored data profiles of a run's datasets; an unreadable one becomes a warning."""
+    from mlog.errors import MlogError
+    from mlog.profile.objects import load_profile
+
+    profiles: dict[str, dict[str, Any]] = {}
+    for name, dataset in (record.get("data") or {}).items():
+        try:
+            found = load_profile(store, dataset) if isinstance(dataset, Mapping) else None
+        except MlogError as exc:
+            warnings.append(f"run {record.get('alias')}: dataset {name}: {exc}; no profile diff")
+            continue
+        if found is not None:
+            profiles[name] = found
+    return profiles
+
+
+def drift_thresholds(store: Store) -> Thresholds:
+    """``drift:`` from config over the defaults."""
+    return Thresholds.from_config(store.config().raw.get("drift"))
 
 
 def compare(
@@ -406,6 +455,7 @@ def compare(
         new_side=read_side(store, new, warnings),
         history=_history(store, old, new),
         metric_config=store.config().metrics,
+        drift=drift_thresholds(store),
         include_same=include_same,
         max_paths=max_paths,
     )

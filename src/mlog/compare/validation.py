@@ -5,7 +5,8 @@ Each metric is judged with its direction and tolerance (:mod:`mlog.compare.direc
 this run does not) or ``new`` (only this run has it, not judged). The overall verdict
 is the worst that applies, in this order: ``regressed``, ``missing``, ``improved``,
 ``within_tolerance``; ``no_metrics`` when nothing could be compared and ``no_champion``
-when the model has none. Data changes against the champion's data are summarised too.
+when the model has none. Data changes against the champion's data are summarised too, with
+the drift of each profiled dataset's columns (``data.drifted`` says whether any drifted).
 """
 
 from __future__ import annotations
@@ -139,14 +140,18 @@ def overall(judged: list[dict[str, Any]]) -> str:
 def data_changes(
     store: Store, champion: Mapping[str, Any], record: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """Datasets whose identity differs from the champion's, with file counts from manifests."""
-    from mlog.compare.diff import SAME, data_entries, read_side
+    """Datasets whose identity differs from the champion's, with file counts from manifests
+    and, when both sides were profiled, the drift of their columns."""
+    from mlog.compare.diff import SAME, data_entries, drift_thresholds, read_side
 
     warnings: list[str] = []
     before, after = read_side(store, champion, warnings), read_side(store, record, warnings)
-    entries = data_entries(champion, record, before, after, max_paths=DATA_PATHS)
+    entries = data_entries(
+        champion, record, before, after, max_paths=DATA_PATHS, drift=drift_thresholds(store)
+    )
     datasets = [_dataset_change(entry) for entry in entries if entry["change"] != SAME]
-    return {"changed": bool(datasets), "datasets": datasets}
+    drifted = any((d.get("drift") or {}).get("drifted") for d in datasets)
+    return {"changed": bool(datasets), "drifted": drifted, "datasets": datasets}
 
 
 def _dataset_change(entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -162,4 +167,24 @@ def _dataset_change(entry: Mapping[str, Any]) -> dict[str, Any]:
         "champion": identity(entry["old"]),
         "run": identity(entry["new"]),
         "files": entry["files"],
+        "drift": drift_summary(entry.get("profile")),
+    }
+
+
+def drift_summary(found: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """What the report keeps of a profile comparison: the columns that matter, not all."""
+    if found is None:
+        return None
+    columns = {
+        c["name"]: {"psi": c["psi"], "null_rate": [c["null_rate"]["old"], c["null_rate"]["new"]]}
+        for c in found["columns"]
+        if c["drifted"]
+    }
+    return {
+        "drifted": list(found["drifted"]),
+        "added_columns": list(found["added_columns"]),
+        "removed_columns": list(found["removed_columns"]),
+        "type_changes": list(found["type_changes"]),
+        "max_psi": found["max_psi"],
+        "columns": columns,
     }

@@ -75,6 +75,7 @@ class ModelCard:
             "metrics": _numeric_metrics(self.record),
             "champion": self.champion,
             "data": self.record.get("data") or {},
+            "signature": self.record.get("signature"),
             "approvals": [a.by for a in self.version_info.approvals] if self.version_info else [],
             "stage_history": self.version_info.history if self.version_info else [],
             "front_matter": front_matter(self),
@@ -190,6 +191,7 @@ def sections(card: ModelCard) -> list[Section]:
         _details(card),
         _text_section(card, "Intended Use", ("intended_use", "out_of_scope")),
         _training_data(card),
+        _signature(card),
         _evaluation(card),
         _text_section(card, "Ethical Considerations", ("ethical_considerations",)),
         _text_section(card, "Caveats and Recommendations", ("caveats",)),
@@ -248,10 +250,32 @@ def _training_data(card: ModelCard) -> Section:
     blocks: list[Block] = [Table(["Dataset", "Path", "Kind", "Hash", "Size", "Files"], rows)]
     if not rows:
         blocks = ["No datasets were declared for this run."]
+    profiled = [
+        f"{name}: {d['profile']['rows']} rows, {d['profile']['columns']} columns profiled"
+        + (" (sampled)" if d["profile"].get("sample") else "")
+        for name, d in data.items()
+        if isinstance(d.get("profile"), dict)
+    ]
+    if profiled:
+        blocks.append("Profiles: " + "; ".join(profiled) + ".")
     window = (card.record.get("lineage") or {}).get("data_window")
     if window:
         blocks.append(f"Data window: {window.get('start')} .. {window.get('end')}")
     return Section("Training Data", blocks)
+
+
+def _signature(card: ModelCard) -> Section:
+    """Inputs and outputs as the training script logged them (``mlog.log_signature``)."""
+    found = card.record.get("signature")
+    if not found:
+        return Section("Model Signature", ["No signature was logged (use mlog.log_signature)."])
+    rows = [
+        [side, str(item.get("name") if item.get("name") is not None else "-"),
+         str(item.get("type") or "-"), str(item.get("shape") or "-")]
+        for side in ("inputs", "outputs")
+        for item in found.get(side) or []
+    ]  # fmt: skip
+    return Section("Model Signature", [Table(["Side", "Name", "Type", "Shape"], rows)])
 
 
 def _evaluation(card: ModelCard) -> Section:

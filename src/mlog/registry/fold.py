@@ -29,7 +29,15 @@ from mlog.storage import gitio, records
 from mlog.storage.store import Store
 
 STAGES = ("staging", "production", "archived")
-GATES = ("succeeded", "not_dirty", "artifacts", "validation", "data_review", "approvals")
+GATES = (
+    "succeeded",
+    "not_dirty",
+    "artifacts",
+    "validation",
+    "data_review",
+    "data_drift",
+    "approvals",
+)
 DEFAULT_GATES: dict[str, tuple[str, ...]] = {
     "staging": ("succeeded", "not_dirty", "artifacts"),
     "production": GATES,
@@ -87,6 +95,7 @@ class ModelState:
     registrations: dict[str, Version] = field(default_factory=dict)
     events: int = 0
     data_review: dict[str, bool] = field(default_factory=dict)
+    drift_reviews: dict[str, list[Approval]] = field(default_factory=dict)
     champion_event: dict[str, Any] | None = None
     conflicts: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
@@ -327,9 +336,18 @@ def _apply_champion(state: ModelState, event: dict[str, Any]) -> None:
 
 
 def _apply_data_review(state: ModelState, event: dict[str, Any]) -> None:
-    """``details.flagged`` sets or clears the flag, for one run or (no run) the whole model."""
-    flagged = bool((event.get("details") or {}).get("flagged"))
-    state.data_review[event.get("run") or "*"] = flagged
+    """``details.flagged`` sets or clears the flag, for one run or (no run) the whole model;
+    ``details.reviewed`` is a signed-off review of a version's data drift (``mlog data review``).
+    """
+    details = event.get("details") or {}
+    if "flagged" in details:
+        state.data_review[event.get("run") or "*"] = bool(details["flagged"])
+    if details.get("reviewed") and event.get("run"):
+        review = Approval(event["by"], event["at"], event.get("reason"), event["id"])
+        state.drift_reviews.setdefault(event["run"], []).append(review)
+        version = _target(state, event)
+        if version is not None:
+            version.history.append(_history_entry(event))
 
 
 _APPLY = {
@@ -664,6 +682,29 @@ def _gate_data_review(given: _GateInput) -> GateResult:
     return GateResult("data_review", not flagged, detail)
 
 
+def _gate_data_drift(given: _GateInput) -> GateResult:
+    """Refuse data that drifted from the champion's past the ``drift:`` thresholds, unless a
+    person signed off a review of it (``mlog data review``). Passes when nothing was profiled."""
+    if given.state.champion == given.version.run:
+        return GateResult("data_drift", True, "this run is the champion")
+    data = _current_validation(given.store, given.record).get("data") or {}
+    profiled = [d for d in data.get("datasets") or [] if d.get("drift") is not None]
+    drifted = [d for d in profiled if d["drift"]["drifted"]]
+    if not profiled:
+        return GateResult("data_drift", True, "no changed dataset with profiles on both sides")
+    if not drifted:
+        return GateResult("data_drift", True, "no column drifted past the thresholds")
+    shown = "; ".join(f"{d['name']}: {', '.join(d['drift']['drifted'])}" for d in drifted)
+    reviews = given.state.drift_reviews.get(given.version.run) or []
+    if reviews:
+        last = reviews[-1]
+        detail = f"drift ({shown}) reviewed by {last.by}: {last.reason}"
+        return GateResult("data_drift", True, detail)
+    target = f"{given.version.model}@{given.version.version}"
+    hint = f"review it with `mlog data review {target} --reason TEXT`"
+    return GateResult("data_drift", False, f"data drifted from the champion's ({shown}); {hint}")
+
+
 def _gate_approvals(given: _GateInput) -> GateResult:
     people = approvers(given.version, allow_self=given.policy.allow_self)
     need = given.policy.approvals
@@ -681,6 +722,7 @@ _GATE_CHECKS = {
     "artifacts": _gate_artifacts,
     "validation": _gate_validation,
     "data_review": _gate_data_review,
+    "data_drift": _gate_data_drift,
     "approvals": _gate_approvals,
 }
 
@@ -870,6 +912,36 @@ def review_data(
     )  # fmt: skip
 
 
+def review_drift(
+    store: Store, target: str, *, reason: str, by: str | None = None
+) -> dict[str, Any]:
+    """A signed-off review of a version's data drift: the ``data_drift`` gate then passes.
+
+    The event keeps which columns drifted when it was signed, for the audit trail.
+    """
+    if not reason.strip():
+        raise UsageError("a data review needs --reason TEXT saying what was checked")
+    person = who(store, by)
+    model, name = parse_target(target)
+    with store.lock("registry-actions"):
+        state = load_state(store, events.check_model_name(model))
+        version = state.version(name)
+        if version.stage == "archived":
+            raise GateError(f"{model}@{name} is archived; reviewing its data would change nothing")
+        record = load_verified_record(store, version.run, version.run_hash)
+        data = _current_validation(store, record).get("data") or {}
+        drifted = {
+            d["name"]: list(d["drift"]["drifted"])
+            for d in data.get("datasets") or []
+            if d.get("drift") and d["drift"]["drifted"]
+        }
+        return events.append_event(
+            store, model, "data_review", by=person, reason=reason, run=version.run,
+            run_hash=version.run_hash, version=name, target=version.event,
+            details={"reviewed": True, "drifted": drifted},
+        )  # fmt: skip
+
+
 # ------------------------------------------------------------------ read side
 
 
@@ -901,6 +973,7 @@ class Deployable:
     approvals: list[str]
     artifacts: list[dict[str, Any]]
     verified: bool
+    signature: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -922,7 +995,17 @@ def deployable(
         model, version.version, stage, version.run, version.run_hash, version.commit,
         version.forced, approvers(version, allow_self=gate_policy(store, stage).allow_self),
         artifacts, verify,
+        _signature_of(store, version.run),
     )  # fmt: skip
+
+
+def _signature_of(store: Store, run_id: str) -> dict[str, Any] | None:
+    """The input/output signature the run logged; None when it logged none (or is gone)."""
+    try:
+        found = store.load_record(run_id).get("signature")
+    except MlogError:
+        return None
+    return found if isinstance(found, dict) else None
 
 
 def _single_in_stage(state: ModelState, stage: str) -> Version:
