@@ -5,9 +5,10 @@ Parquet or JSON-lines files). Each record batch updates small per-column
 accumulators and is dropped:
 
 * every column: its type and null count;
-* numeric columns: min, max, mean and standard deviation (merged batch by batch with
-  Chan's parallel formula) and a quantile sketch: each batch's t-digest quantiles kept as
-  weighted points, compacted when they grow, read out as ``QUANTILE_BINS + 1`` points;
+* numeric columns: min, max, mean and standard deviation (exact, merged batch by batch with
+  Chan's parallel formula) and a quantile sketch: the t-digest quantiles of a systematic
+  sample of each batch (at most ``SKETCH_SAMPLE`` values) kept as points weighted by the
+  batch's count, compacted when they grow, read out as ``QUANTILE_BINS + 1`` points;
 * other columns (strings, booleans, dictionaries): distinct count, exact up to
   ``DISTINCT_CAP`` values and a lower bound beyond, and the most frequent values
   (exact while a batch has at most ``EXACT_TOP`` distinct values, approximate after).
@@ -36,6 +37,8 @@ EXACT_TOP = 1_000
 BATCH_TOP = 200
 BLOCK_SIZE = 8 << 20
 DIGEST_POINTS = 101
+GRID = [i / (DIGEST_POINTS - 1) for i in range(DIGEST_POINTS)]
+SKETCH_SAMPLE = 16_384
 COMPACT_AT = 20_000
 COMPACT_TO = 1_001
 DEFAULT_SAMPLE_ABOVE = 4 << 30
@@ -189,18 +192,23 @@ class _Numeric:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        if not pa.types.is_floating(array.type):
+        if pa.types.is_decimal(array.type):
             array = pc.cast(array, pa.float64())
-        array = pc.if_else(pc.is_finite(array), array, None)  # NaN and inf count as missing
         n = len(array) - array.null_count
         if n == 0:
             return
+        mean = pc.mean(array).as_py()
+        if pa.types.is_floating(array.type) and not math.isfinite(mean):
+            array = pc.if_else(pc.is_finite(array), array, None)  # NaN and inf: missing
+            n = len(array) - array.null_count
+            if n == 0:
+                return
+            mean = pc.mean(array).as_py()
         bounds = pc.min_max(array)
         self._bounds(bounds["min"].as_py(), bounds["max"].as_py())
-        self._moments(n, pc.mean(array).as_py(), pc.variance(array, ddof=0).as_py() * n)
-        grid = [i / (DIGEST_POINTS - 1) for i in range(DIGEST_POINTS)]
+        self._moments(n, mean, pc.variance(array, ddof=0).as_py() * n)
         weight = n / DIGEST_POINTS
-        self.points.extend((v, weight) for v in pc.tdigest(array, q=grid).to_pylist())
+        self.points.extend((v, weight) for v in pc.tdigest(_thinned(array), q=GRID).to_pylist())
         if len(self.points) > COMPACT_AT:
             self.points = _compact(self.points, COMPACT_TO)
 
@@ -227,6 +235,13 @@ class _Numeric:
             "std": math.sqrt(self.m2 / self.count),
             "quantiles": quantiles,
         }
+
+
+def _thinned(array: Any) -> Any:
+    """Every k-th value, at most ``SKETCH_SAMPLE`` of them: the batch's quantiles are read from
+    this systematic sample (t-digest over every value would cost more than reading it)."""
+    step = -(-len(array) // SKETCH_SAMPLE)
+    return array if step <= 1 else array[::step]
 
 
 def _compact(points: list[tuple[float, float]], size: int) -> list[tuple[float, float]]:
