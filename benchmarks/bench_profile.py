@@ -4,8 +4,8 @@ For each file, each measurement runs in a fresh Python process (so its peak RSS 
 
 * ``read (table)``: ``pyarrow.csv.read_csv`` / ``pyarrow.parquet.read_table``, the whole table
   in memory: the plain read most scripts do;
-* ``read (stream)``: the same file batch by batch and nothing else, the floor for a streaming
-  pass;
+* ``read (stream)``: the same file batch by batch with pyarrow's default options and nothing
+  else (``open_csv``, ``ParquetFile.iter_batches``), the floor for a streaming pass;
 * ``mlog profile``: :func:`mlog.profile.compute.profile_files` on the file (no sampling).
 
 Target (issue 18): profile within 1.5x of the plain read, peak RSS under 500 MB.
@@ -33,7 +33,7 @@ READ_TABLE = {
 READ_STREAM = {
     "csv": (
         "import pyarrow.csv as c, sys\n"
-        "r = c.open_csv(sys.argv[1], read_options=c.ReadOptions(block_size=8 << 20))\n"
+        "r = c.open_csv(sys.argv[1])\n"
         "print(sum(b.num_rows for b in r))"
     ),
     "parquet": (

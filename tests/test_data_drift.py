@@ -82,6 +82,7 @@ def test_a_run_records_a_profile_object(repo: Repo, cli: Any) -> None:
     profile = json.loads(shown.stdout)["profiles"]["train"]
     assert [c["name"] for c in profile["columns"]] == ["amount", "age", "city"]
     assert profile["columns"][2]["distinct"] == 3
+    assert "3000×3" in cli("show", "v1").stdout
     text = cli("data", "profile", "v1")
     assert text.exit_code == 0 and "3000 rows" in text.stdout and "distinct 3" in text.stdout
 

@@ -69,6 +69,8 @@ def test_scikit_learn_training_logs_its_signature(trained: Repo, cli: Any) -> No
         {"name": "age", "type": "int64", "shape": None},
     ]
     assert signature["outputs"] == [{"name": None, "type": "float64", "shape": [-1, 2]}]
+    shown_run = cli("show", "v1")
+    assert "signature" in shown_run.stdout and "balance" in shown_run.stdout
     config = trained.path / ".mlog" / "config.yaml"
     config.write_text(config.read_text() + "registry:\n  gates:\n    production: [succeeded]\n")
     for args in (("register", "v1"), ("promote", "churn@v1", "--to", "production")):

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-HEAVY = ("git", "jsonschema", "rich.table", "sqlite3")
+HEAVY = ("git", "jsonschema", "rich.table", "sqlite3", "pyarrow", "numpy", "pandas")
 PROBE = """
 import sys
 sys.argv = ["mlog", *{args!r}]
@@ -45,7 +45,7 @@ def test_version_is_light() -> None:
 @pytest.mark.parametrize("args", [("--help",), ("ls", "--help")])
 def test_help_does_not_import_git_or_jsonschema(args: tuple[str, ...]) -> None:
     # Typer renders --help itself with rich (tables included); mlog adds nothing heavy.
-    assert loaded(RUN_APP, args, heavy=("git", "jsonschema", "sqlite3")) == []
+    assert loaded(RUN_APP, args, heavy=("git", "jsonschema", "sqlite3", "pyarrow")) == []
 
 
 def test_version_fast_path_imports_neither_typer_nor_rich() -> None:

@@ -51,6 +51,7 @@ def main() -> None:
         "accuracy": model.score(X_test, y_test),
     }
     mlog.log_param("train_rows", len(y_train))
+    mlog.log_signature(X_test, model.predict_proba(X_test[:2]))  # what the model takes and gives
     Path("metrics.json").write_text(json.dumps(metrics, indent=2))
     Path("model.pkl").write_bytes(pickle.dumps((scaler, model)))
 

@@ -144,11 +144,32 @@ def _datasets(data: dict[str, Any]) -> None:
             str(d.get("hash") or d.get("version") or "-"),
             str(d.get("files") if d.get("files") is not None else "-"),
             ui.format_bytes(d.get("size")),
+            _profile_cell(d.get("profile")),
         ]
         for name, d in sorted(data.items())
     ]
     if rows:
-        ui.table(["data", "kind", "path", "hash", "files", "size"], rows)
+        ui.table(["data", "kind", "path", "hash", "files", "size", "profile"], rows)
+
+
+def _profile_cell(profile: Any) -> str:
+    """``3000×4`` (rows × columns, ``sampled`` when it was); the full one: `mlog data profile`."""
+    if not isinstance(profile, dict):
+        return "-"
+    sampled = " (sampled)" if profile.get("sample") else ""
+    return f"{profile.get('rows')}×{profile.get('columns')}{sampled}"
+
+
+def _signature(signature: Any) -> None:
+    if not isinstance(signature, dict):
+        return
+    rows = [
+        [side, "-" if f.get("name") is None else str(f["name"]), str(f.get("type") or "-"),
+         "-" if f.get("shape") is None else str(f["shape"])]
+        for side in ("inputs", "outputs")
+        for f in signature.get(side) or []
+    ]  # fmt: skip
+    ui.table(["signature", "name", "type", "shape"], rows)
 
 
 def _artifacts(artifacts: list[dict[str, Any]]) -> None:
@@ -181,6 +202,7 @@ _RENDERERS: dict[str, Callable[[str, Any], None]] = {
     "series": lambda _title, series: _series(series),
     "data": lambda _title, data: _datasets(data),
     "artifacts": lambda _title, artifacts: _artifacts(artifacts),
+    "signature": lambda _title, signature: _signature(signature),
     "validation": _validation,
     "integrity": _integrity,
 }

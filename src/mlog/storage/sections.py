@@ -84,6 +84,9 @@ SECTIONS: tuple[Section, ...] = (
     Section("artifacts", "artifacts", "outputs with path, size and content hash",
             not_compared="outputs of the run, verified by the registry gates",
             card="Lineage"),
+    Section("signature", "signature", "the model's input and output fields, names, types and "
+            "shapes (mlog.log_signature)", optional=True, diff=("signature",),
+            card="Model Signature"),
     Section("validation", "validation", "the report against the champion",
             not_compared="a judgement of each run against its champion, not an input",
             card="Evaluation"),
