@@ -21,6 +21,7 @@ for step in range(3):
     mlog.log_metric("loss", 1.0 / (step + 1 + LAYERS), step=step)
 json.dump({"accuracy": 0.5 + LAYERS / 100}, open("metrics.json", "w"))
 open("model.bin", "w").write("weights %d" % LAYERS)
+mlog.log_signature({"x": "int64"}, {"y": "float64"})
 """
 
 
