@@ -205,3 +205,23 @@ def test_psi_and_cdf_basics() -> None:
     assert cdf(quantiles, 1.5) == pytest.approx(0.5)
     assert cdf(quantiles, 3) == pytest.approx(2.5 / 3)
     assert cdf([], 1) == 0
+
+
+def test_pyarrow_is_imported_by_the_profiler_only() -> None:
+    """The `data` extra is optional: nothing but mlog.profile.compute may import pyarrow."""
+    import ast
+
+    src = Path(__file__).resolve().parent.parent / "src" / "mlog"
+    importers = set()
+    for path in src.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            if any(name.split(".")[0] == "pyarrow" for name in names):
+                importers.add(path.relative_to(src).as_posix())
+    assert importers == {"profile/compute.py"}
