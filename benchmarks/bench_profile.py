@@ -121,6 +121,9 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=1024, help="size of each file")
     parser.add_argument("--repeat", type=int, default=2, help="runs per measurement (best time)")
     parser.add_argument("--dir", default="/tmp/mlog-bench-profile", help="where the files live")
+    parser.add_argument(
+        "--formats", default="csv,parquet", help="comma-separated: csv, parquet (default both)"
+    )
     args = parser.parse_args()
     folder = Path(args.dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -128,6 +131,8 @@ def main() -> None:
 
     print(f"pyarrow {pyarrow.__version__}, python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
     for fmt, name in (("csv", "data.csv"), ("parquet", "data.parquet")):
+        if fmt not in args.formats.split(","):
+            continue
         path = folder / f"{args.size_mib}MiB-{name}"
         if not path.exists():
             started = time.perf_counter()

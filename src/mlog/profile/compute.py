@@ -137,16 +137,21 @@ def _stream(path: str, fmt: str) -> Any:
 
 
 def _parquet_batches(path: str, every: int) -> Iterator[tuple[int, Any]]:
-    """Skipped row groups are never read: their row count comes from the footer."""
+    """Skipped row groups are never read: their row count comes from the footer.
+
+    One read over the chosen row groups without pre-buffering: faster than a read per row
+    group, and flat in memory where pre-buffering holds the file's column chunks.
+    """
     from pyarrow import parquet
 
-    with parquet.ParquetFile(path) as handle:
-        for group in range(handle.num_row_groups):
+    with parquet.ParquetFile(path, pre_buffer=False) as handle:
+        groups = range(handle.num_row_groups)
+        for group in groups:
             if group % every:
                 yield handle.metadata.row_group(group).num_rows, None
-                continue
-            for batch in handle.iter_batches(row_groups=[group], batch_size=256 * 1024):
-                yield batch.num_rows, batch
+        chosen = [group for group in groups if group % every == 0]
+        for batch in handle.iter_batches(row_groups=chosen, batch_size=256 * 1024):
+            yield batch.num_rows, batch
 
 
 # ------------------------------------------------------------------ accumulators
