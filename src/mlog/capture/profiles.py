@@ -127,8 +127,8 @@ def _cached(store: Store, digest: str, key: str) -> dict[str, Any] | None:
     try:
         with open(_cache_file(store, digest, key), encoding="utf-8") as handle:
             reference: dict[str, Any] = json.load(handle)
-        store.get_object(reference["object"])
-        return reference
+        if store.has_object(str(reference["object"])):
+            return reference
     except (OSError, ValueError, KeyError, TypeError, MlogError):
         pass
     return _from_history(store, digest)
@@ -142,7 +142,9 @@ def _from_history(store: Store, digest: str) -> dict[str, Any] | None:
             continue
         for dataset in (record.get("data") or {}).values():
             found = dataset.get("profile") if isinstance(dataset, dict) else None
-            if dataset.get("hash") == digest and isinstance(found, dict) and found.get("object"):
+            if dataset.get("hash") != digest or not isinstance(found, dict):
+                continue
+            if store.has_object(str(found.get("object"))):
                 return dict(found)
     return None
 
