@@ -42,13 +42,14 @@ def run_child(
     *,
     env: Mapping[str, str],
     on_start: Callable[[int], None] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
 ) -> Outcome:
     """Start ``argv``, wait for it with rusage, and report how it ended."""
     started = time.monotonic()
     received: list[int] = []
     group: list[int] = []
     with _forwarding(group, received):
-        child = _spawn(argv, env)
+        child = _spawn(argv, env, cwd)
         group.append(child.pid)
         for signum in received:  # arrived before the child existed
             os.killpg(child.pid, signum)
@@ -60,11 +61,13 @@ def run_child(
     return _outcome(child.returncode, received, time.monotonic() - started, usage)
 
 
-def _spawn(argv: Sequence[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+def _spawn(
+    argv: Sequence[str], env: Mapping[str, str], cwd: str | os.PathLike[str] | None
+) -> subprocess.Popen[bytes]:
     try:
         if sys.version_info >= (3, 11):
-            return subprocess.Popen(list(argv), env=dict(env), process_group=0)
-        return subprocess.Popen(list(argv), env=dict(env), preexec_fn=os.setpgrp)
+            return subprocess.Popen(list(argv), env=dict(env), cwd=cwd, process_group=0)
+        return subprocess.Popen(list(argv), env=dict(env), cwd=cwd, preexec_fn=os.setpgrp)
     except FileNotFoundError:
         raise UsageError(f"command not found: {argv[0]} (check the command after `--`)") from None
     except PermissionError:

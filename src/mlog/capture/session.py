@@ -65,16 +65,21 @@ class Prepared:
     hash_algorithm: str = "xxh3_128"
 
 
-def prepare(options: RunOptions, cwd: Path) -> Prepared:
-    """Check everything, capture what exists before the command, reserve an alias."""
+def prepare(options: RunOptions, cwd: Path, *, store: Store | None = None) -> Prepared:
+    """Check everything, capture what exists before the command, reserve an alias.
+
+    A caller that passes its own ``store`` (a rerun's) has recorded orphaned runs itself.
+    """
     if not options.argv:
         raise UsageError("no command given: put it after `--`, e.g. `mlog run -- python train.py`")
-    root = gitio.repo_root(cwd)
-    store = Store(root)
+    given = store is not None
+    store = store or Store(gitio.repo_root(cwd))
+    root = store.repo_root
     config = store.config()
     check_model_name(options.model or config.model)
     signatures.record_key(store)  # sign_records without a key: refuse before running
-    recover_orphans(store)
+    if not given:
+        recover_orphans(store)
     code = gitio.code_state(root)
     tree = gitio.working_tree(root)
     if tree.dirty and not options.allow_dirty:
@@ -229,8 +234,9 @@ def _pending_state(prepared: Prepared, mlog_pid: int, child_pid: int | None) -> 
     }
 
 
-def execute(prepared: Prepared) -> Outcome:
-    """Run the command with the spool wired in; the pending marker learns the child's pid."""
+def execute(prepared: Prepared, *, cwd: Path | None = None) -> Outcome:
+    """Run the command (in ``cwd``, default mlog's own) with the spool wired in; the
+    pending marker learns the child's pid."""
     env = dict(os.environ)
     env[SPOOL_ENV] = str(prepared.store.spool_path(prepared.run_id))
     env[RUN_ID_ENV] = prepared.run_id
@@ -239,7 +245,7 @@ def execute(prepared: Prepared) -> Outcome:
         state = _pending_state(prepared, os.getpid(), pid)
         prepared.store.write_pending(prepared.run_id, state)
 
-    return run_child(prepared.record["command"]["argv"], env=env, on_start=remember_child)
+    return run_child(prepared.record["command"]["argv"], env=env, on_start=remember_child, cwd=cwd)
 
 
 @dataclass

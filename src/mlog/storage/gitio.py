@@ -433,3 +433,48 @@ def head_commit(root: Path) -> str | None:
         return repo.head.commit.hexsha if repo.head.is_valid() else None
     finally:
         repo.close()
+
+
+# -- temporary worktrees (used by `mlog rerun`) ---------------------------------------------
+def has_commit(root: Path, sha: str) -> bool:
+    """Whether this clone has the commit ``sha``."""
+    repo = open_repo(root)
+    try:
+        return _has_commit(repo, sha)
+    finally:
+        repo.close()
+
+
+def add_worktree(root: Path, path: Path, commit: str) -> None:
+    """Check ``commit`` out, detached, into a new worktree at ``path`` (the user's is untouched)."""
+    repo = open_repo(root)
+    try:
+        repo.git.worktree("add", "--detach", "--quiet", str(path), commit)
+    finally:
+        repo.close()
+
+
+def remove_worktree(root: Path, path: Path) -> None:
+    """Remove a worktree made by :func:`add_worktree`, with whatever the run wrote into it."""
+    repo = open_repo(root)
+    try:
+        repo.git.worktree("remove", "--force", "--force", str(path))
+    except Exception:  # already gone, or half made: drop the folder and git's note of it
+        shutil.rmtree(path, ignore_errors=True)
+        repo.git.worktree("prune")
+    finally:
+        repo.close()
+
+
+def apply_patch(worktree: Path, patch: Path) -> str | None:
+    """Apply a stored ``git diff --binary`` patch in ``worktree``; the reason when it fails."""
+    git = _git_module()
+    repo = open_repo(worktree)
+    try:
+        repo.git.apply("--binary", "--whitespace=nowarn", str(patch))
+    except git.GitCommandError as exc:
+        lines = str(exc.stderr or "").strip().splitlines()
+        return lines[-1].strip("' ") if lines else "git apply failed"
+    finally:
+        repo.close()
+    return None

@@ -39,16 +39,21 @@ class InitResult:
 class Store:
     """Paths and file operations of one repository's ``.mlog`` directory."""
 
-    def __init__(self, repo_root: Path) -> None:
+    def __init__(
+        self, repo_root: Path, *, mlog_dir: Path | None = None, config: Config | None = None
+    ) -> None:
+        """``repo_root`` is where runs read and write files; ``mlog_dir`` (default
+        ``repo_root/.mlog``) where records go. A rerun uses both: files in a temporary
+        worktree, records in the user's clone, and a ``config`` of its own."""
         self.repo_root = repo_root
-        self.root = repo_root / ".mlog"
+        self.root = mlog_dir or repo_root / ".mlog"
         self.runs_dir = self.root / "runs"
         self.objects_dir = self.root / "objects"
         self.registry_dir = self.root / "registry"
         self.cache_dir = self.root / "cache"
         self.pending_dir = self.cache_dir / "pending"
         self.config_path = self.root / "config.yaml"
-        self._config: Config | None = None
+        self._config: Config | None = config
 
     # -- setup -------------------------------------------------------------
     def init(self) -> InitResult:
@@ -121,7 +126,7 @@ class Store:
     def load_record(self, run_id: str) -> dict[str, Any]:
         path = self.record_path(run_id)
         if not path.exists():
-            raise NotFoundError(f"run {run_id} has no record at {path.relative_to(self.repo_root)}")
+            raise NotFoundError(f"run {run_id} has no record at {self._shown(path)}")
         document = yamlio.load_file(path, allow_aliases=False)
         if not isinstance(document, dict):
             raise RecordError(f"{path}: a record must be a mapping")
@@ -145,8 +150,13 @@ class Store:
     def write_new_file(self, path: Path, text: str) -> None:
         """Write a file that must not exist yet (events are never overwritten)."""
         if path.exists():
-            raise RecordError(f"{path.relative_to(self.repo_root)} already exists")
+            raise RecordError(f"{self._shown(path)} already exists")
         atomic.write_text(path, text)
+
+    def _shown(self, path: Path) -> str:
+        """A path as messages show it: relative to the repository when inside it."""
+        inside = path.is_relative_to(self.repo_root)
+        return str(path.relative_to(self.repo_root) if inside else path)
 
     # -- in-flight runs ----------------------------------------------------
     def pending_path(self, run_id: str) -> Path:
