@@ -47,15 +47,19 @@ def lineage(*, cwd: Path, ref: str, down: bool = False, depth: int | None = None
 
 def links(*, cwd: Path, ref: str) -> dict[str, Any]:
     """What ``mlog show`` adds about a run: the runs that produced its inputs, what it
-    reproduces, and the reruns of it."""
+    reproduces, and the reruns of it. Read from the index only when this clone has one,
+    so that ``show`` in a fresh clone stays instant (``indexed`` is then False)."""
     from mlog.lineage import graph, index
 
     store = open_store(cwd)
     run = refs.resolve(store, ref)
-    with index.opened(store) as found:
+    if not index.exists(store):
+        return {"indexed": False, "producers": [], "reproduces": None, "reproduced_by": []}
+    with index.opened(store, new_only=True) as found:
         info = found.run(run)
         original = found.run(info.reproduces) if info and info.reproduces else None
         return {
+            "indexed": True,
             "producers": graph.producers_of(found, run),
             "reproduces": {"run": original.id, "alias": original.alias} if original else None,
             "reproduced_by": found.reproduced_by(run),

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from mlog.capture import session
-from mlog.capture.session import RunOptions, RunResult
+from mlog.capture.options import RunOptions
+from mlog.capture.session import RunResult
 from mlog.errors import DataError, MlogError, NotFoundError, RecordError, UsageError
 from mlog.storage import gitio
 from mlog.storage.config import Config
@@ -82,6 +83,7 @@ def rerun(home: Store, record: dict[str, Any], options: RerunOptions) -> Rerun:
             f"commit {commit[:12]} of run {record['alias']} is not in this clone "
             "(fetch it, e.g. `git fetch --all`, then rerun)"
         )
+    session.recover_orphans(home)  # as `mlog run` does, before reserving an alias
     with _worktree(home, commit, keep=options.keep_worktree) as worktree:
         _apply_patch(home, record, worktree)
         warnings = _bring_inputs(home, record, worktree)

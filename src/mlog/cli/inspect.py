@@ -163,7 +163,9 @@ def show_command(
     elif yaml_output:
         ui.print_text(shown.yaml())
     else:
-        render_record(record)
+        from mlog.api import lineage
+
+        render_record(record, links=lineage.links(cwd=cwd(), ref=str(record["id"])))
         _render_where(record)
 
 

@@ -78,7 +78,7 @@ def rerun_command(
 
 def _render_rerun(report: RerunReport, check: bool) -> None:
     from mlog import ui
-    from mlog.cli.compare import render_diff
+    from mlog.cli.diffview import render_diff
 
     for warning in report.warnings:
         ui.warning(warning)

@@ -8,8 +8,9 @@ from typing import Any
 from mlog import ui
 
 
-def render_record(record: dict[str, Any]) -> None:
-    """The header line, then every other section of the sections table that the record has."""
+def render_record(record: dict[str, Any], links: dict[str, Any] | None = None) -> None:
+    """The header line, then every other section of the sections table that the record has,
+    then ``links`` (from the lineage index): the runs that produced its data, its reruns."""
     from mlog.api.runs import SECTIONS, flat_pairs
 
     _header(record)
@@ -26,6 +27,7 @@ def render_record(record: dict[str, Any]) -> None:
             _pairs(section.title, [(str(i + 1), item) for i, item in enumerate(value)])
         else:
             _pairs(section.title, [(section.key, value)])
+    _pairs("provenance", _provenance_pairs(record, links or {}))
 
 
 def _header(record: dict[str, Any]) -> None:
@@ -205,5 +207,25 @@ _RENDERERS: dict[str, Callable[[str, Any], None]] = {
     "signature": lambda _title, signature: _signature(signature),
     "validation": _validation,
     "integrity": _integrity,
+    "reproduces": lambda _title, _run: None,  # in the provenance table, with its alias
+    "data_drift": lambda _title, _drift: None,  # in the provenance table
 }
 """Sections with a layout of their own; every other section renders as key/value pairs."""
+
+
+def _provenance_pairs(record: dict[str, Any], links: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The runs that produced this run's inputs, the run it reproduces, and its reruns."""
+    pairs: list[tuple[str, Any]] = []
+    for p in links.get("producers") or []:
+        inside = f" as {p['file']}" if p.get("file") else ""
+        pairs.append((p["dataset"], f"← {p['alias']} ({p['run']}) wrote {p['artifact']}{inside}"))
+    if record.get("reproduces"):
+        original = links.get("reproduces") or {}
+        pairs.append(("reproduces", f"{original.get('alias') or '?'} ({record['reproduces']})"))
+    for drift in record.get("data_drift") or []:
+        pairs.append(("data drift", f"{drift['name']}: {drift['recorded']} -> {drift['found']}"))
+    for rerun in links.get("reproduced_by") or []:
+        pairs.append(("reproduced by", f"{rerun['alias']} ({rerun['run']}) {rerun['status']}"))
+    if links.get("indexed") is False and record.get("data"):
+        pairs.append(("producers", "not indexed yet in this clone (see `mlog lineage RUN`)"))
+    return pairs

@@ -91,10 +91,16 @@ class Consumer:
     file: str | None = None
 
 
+def exists(store: Store) -> bool:
+    """Whether this clone has built its index yet (a fresh clone has not)."""
+    return run_index.index_path(store).exists()
+
+
 @contextlib.contextmanager
-def opened(store: Store) -> Iterator[LineageIndex]:
-    """The lineage tables, brought up to date with the records first."""
-    with run_index.opened(store) as runs:
+def opened(store: Store, *, new_only: bool = False) -> Iterator[LineageIndex]:
+    """The lineage tables, brought up to date with the records first (``new_only``: with
+    runs added or removed only, skipping the stat of every known record)."""
+    with run_index.opened(store, new_only=new_only) as runs:
         run_index.check_errors(runs.last_refresh)
         lineage = LineageIndex(store, runs.conn)
         lineage.sync()
