@@ -16,7 +16,7 @@ def mirror(result: Mapping[str, Any]) -> dict[str, Any]:
     """``diff(b, a)`` computed from ``diff(a, b)``: the property tests check the two agree."""
     flipped: dict[str, Any] = {key: value for key, value in result.items()}
     flipped["a"], flipped["b"] = result["b"], result["a"]
-    for section in ("params", "series", "environment", "command"):
+    for section in ("params", "series", "artifacts", "environment", "command"):
         flipped[section] = [_mirror_pair(entry) for entry in result[section]]
     flipped["metrics"] = [_mirror_metric(entry) for entry in result["metrics"]]
     flipped["resources"] = [_mirror_resource(entry) for entry in result["resources"]]

@@ -190,7 +190,7 @@ def test_diff_json_has_a_stable_shape(repo: Repo, cli: Any) -> None:
     assert result.exit_code == 0, result
     data = json.loads(result.stdout)
     assert set(data) == {
-        "a", "b", "a_chosen_as", "differs", "warnings", "params", "metrics", "series", "data", "signature",
+        "a", "b", "a_chosen_as", "differs", "warnings", "params", "metrics", "series", "data", "artifacts", "signature",
         "code", "environment", "packages", "command", "resources",
     }  # fmt: skip
     auc = next(e for e in data["metrics"] if e["key"] == "auc")

@@ -35,6 +35,8 @@ def render_diff(result: Mapping[str, Any]) -> None:
     title = (
         f"[bold]diff {escape(a)} → {escape(b)}[/]{chosen.get(str(result.get('a_chosen_as')), '')}"
     )
+    if result["b"].get("reproduces") and result["b"].get("reproduces") == result["a"].get("id"):
+        title += f" ({escape(b)} reproduces {escape(a)})"
     ui.out().print(title)
     if not result["differs"] and not result["resources"] and not _any_listed(result):
         ui.out().print("no differences")
@@ -461,7 +463,7 @@ def _drift_text(drift: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
-SHOWN_ORDER = ("metrics", "params", "series", "data", "signature", "code", "environment",
+SHOWN_ORDER = ("metrics", "params", "series", "data", "artifacts", "signature", "code", "environment",
                "packages", "command", "resources")  # fmt: skip
 """The order diff parts are presented in: metrics first. It holds every part of the sections
 table's ``diff`` column (a test checks), so a new part cannot be left out of the views."""
@@ -470,6 +472,7 @@ _TABLES: dict[str, Callable[..., None]] = {
     "params": _pairs_table,
     "series": _series_table,
     "data": lambda console, _part, entries, a, b: data_table(console, entries, a, b),
+    "artifacts": _pairs_table,
     "signature": lambda console, _part, entries, a, b: _signature_table(console, entries, a, b),
     "code": _code_block,
     "environment": _pairs_table,
@@ -482,6 +485,7 @@ _MARKDOWN: dict[str, Callable[..., list[str]]] = {
     "params": _md_pairs,
     "series": _md_series,
     "data": _md_data,
+    "artifacts": _md_pairs,
     "signature": lambda _part, entries, _a, _b: _md_signature(entries),
     "code": _md_code,
     "environment": _md_pairs,

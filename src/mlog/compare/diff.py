@@ -102,6 +102,7 @@ _PARTS: dict[str, Callable[[_Given], Any]] = {
         g.old, g.new, g.before, g.after, max_paths=g.max_paths, drift=g.drift
     ),
     "signature": lambda g: signature_entries(g.old.get("signature"), g.new.get("signature")),
+    "artifacts": lambda g: _pairs(_artifact_hashes(g.old), _artifact_hashes(g.new)),
     "code": lambda g: _code(*g.section("code"), g.history),
     "environment": lambda g: _pairs(_environment(g.old, g.before), _environment(g.new, g.after)),
     "packages": lambda g: package_changes(g.before.packages, g.after.packages),
@@ -122,6 +123,16 @@ def identity(record: Mapping[str, Any]) -> dict[str, Any]:
         "status": record.get("status"),
         "commit": code.get("commit"),
         "started_at": command.get("started_at"),
+        "reproduces": record.get("reproduces"),
+    }
+
+
+def _artifact_hashes(record: Mapping[str, Any]) -> dict[str, Any]:
+    """Each artifact's content hash by path (None for one the run did not write)."""
+    return {
+        str(a.get("path")): a.get("hash")
+        for a in record.get("artifacts") or []
+        if isinstance(a, Mapping)
     }
 
 
