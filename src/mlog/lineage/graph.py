@@ -48,6 +48,7 @@ class Graph:
     nodes: dict[str, Node] = field(default_factory=dict)
     edges: list[Edge] = field(default_factory=list)
     truncated: list[str] = field(default_factory=list)  # runs not expanded (--depth)
+    _linked: set[Edge] = field(default_factory=set, repr=False)
 
     def add(self, node: Node) -> str:
         self.nodes.setdefault(node.id, node)
@@ -55,7 +56,8 @@ class Graph:
 
     def link(self, source: str, target: str, label: str) -> None:
         edge = Edge(source, target, label)
-        if edge not in self.edges:
+        if edge not in self._linked:
+            self._linked.add(edge)
             self.edges.append(edge)
 
     def runs(self) -> list[dict[str, Any]]:

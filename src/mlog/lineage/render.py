@@ -10,29 +10,40 @@ SHORT_HASH = 12
 
 
 def tree(graph: Graph) -> str:
-    """The graph as an indented tree from its root; a node met again is not expanded twice."""
+    """The graph as an indented tree from its root; a node met again is not expanded twice.
+
+    Iterative, so a lineage thousands of runs deep prints as well as a short one.
+    """
+    below = _adjacency(graph)
     lines = [_line(graph.nodes[graph.root], "", graph)]
-    _children(graph, graph.root, "", {graph.root}, lines)
+    shown = {graph.root}
+    stack = [(child, label, "", i == len(below[graph.root]) - 1)
+             for i, (child, label) in reversed(list(enumerate(below[graph.root])))]  # fmt: skip
+    while stack:
+        node, label, indent, last = stack.pop()
+        again = node in shown
+        text = _line(graph.nodes[node], label, graph) + ("  (shown above)" if again else "")
+        lines.append(indent + ("└── " if last else "├── ") + text)
+        if again:
+            continue
+        shown.add(node)
+        inner = indent + ("    " if last else "│   ")
+        children = below[node]
+        for number in reversed(range(len(children))):
+            child, child_label = children[number]
+            stack.append((child, child_label, inner, number == len(children) - 1))
     return "\n".join(lines) + "\n"
 
 
-def _children(graph: Graph, node: str, indent: str, shown: set[str], lines: list[str]) -> None:
-    below = _below(graph, node)
-    for number, (child, label) in enumerate(below):
-        last = number == len(below) - 1
-        branch, carry = ("└── ", "    ") if last else ("├── ", "│   ")
-        again = child in shown
-        text = _line(graph.nodes[child], label, graph) + ("  (shown above)" if again else "")
-        lines.append(indent + branch + text)
-        if not again:
-            shown.add(child)
-            _children(graph, child, indent + carry, shown, lines)
-
-
-def _below(graph: Graph, node: str) -> list[tuple[str, str]]:
-    if graph.direction == DOWN:
-        return [(e.target, e.label) for e in graph.edges if e.source == node]
-    return [(e.source, e.label) for e in graph.edges if e.target == node]
+def _adjacency(graph: Graph) -> dict[str, list[tuple[str, str]]]:
+    """Children of every node in walk order: inputs upstream, outputs and consumers downstream."""
+    below: dict[str, list[tuple[str, str]]] = {node: [] for node in graph.nodes}
+    for edge in graph.edges:
+        if graph.direction == DOWN:
+            below[edge.source].append((edge.target, edge.label))
+        else:
+            below[edge.target].append((edge.source, edge.label))
+    return below
 
 
 def _line(node: Node, label: str, graph: Graph) -> str:
