@@ -138,7 +138,7 @@ def hashes(data):
             lines = gzip.decompress(handle.read()).decode().splitlines()
         found += [json.loads(line)["hash"] for line in lines]
     return found
-target = max(runs, key=lambda r: int(runs[r]["alias"][1:]))
+target = next(r for r in runs if runs[r]["alias"] == sys.argv[2])
 seen, todo = {target}, [target]
 while todo:
     current = todo.pop()
@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     peer = []
     for _ in range(3):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        out = subprocess.run([sys.executable, "-c", PEER, str(repo)], check=True,
+        out = subprocess.run([sys.executable, "-c", PEER, str(repo), last], check=True,
                              capture_output=True, text=True).stdout.split()  # fmt: skip
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         peer.append((float(out[0]), after.ru_utime - before.ru_utime))
