@@ -181,6 +181,13 @@ def test_changed_dataset_is_refused_then_allowed_and_recorded(repo: Repo, cli: A
         {"name": "raw", "recorded": recorded, "found": rerun["data"]["raw"]["hash"]}
     ]
     assert snapshot(repo) == before
+    shown = cli("show", "v2")
+    rows = [line.split() for line in shown.stdout.splitlines()]
+    assert ["data", "drift", "raw:", recorded] in [row[:4] for row in rows], shown
+    assert ["reproduces", original["id"]] in rows, shown  # no index yet: the id alone
+    diff = cli("diff", "v1", "v2")
+    assert diff.stdout.splitlines()[0] == "diff v1 → v2 (v2 reproduces v1)", diff
+    assert "out.txt" in diff.stdout, diff  # the artifact's hash changed with the data
 
 
 def test_dirty_run_is_rerun_with_its_stored_patch(repo: Repo, cli: Any) -> None:

@@ -9,12 +9,14 @@ from mlog import ui
 
 
 def render_record(record: dict[str, Any], links: dict[str, Any] | None = None) -> None:
-    """The header line, then every other section of the sections table that the record has,
-    then ``links`` (from the lineage index): the runs that produced its data, its reruns."""
+    """The header line, then every other section of the sections table that the record has;
+    after the artifacts, ``links`` (from the lineage index): who produced its data, its reruns."""
     from mlog.api.runs import SECTIONS, flat_pairs
 
     _header(record)
     for section in SECTIONS:
+        if section.key == "validation":
+            _pairs("provenance", _provenance_pairs(record, links or {}))
         value = record.get(section.key)
         if section.header or value in (None, {}, []):
             continue
@@ -27,7 +29,6 @@ def render_record(record: dict[str, Any], links: dict[str, Any] | None = None) -
             _pairs(section.title, [(str(i + 1), item) for i, item in enumerate(value)])
         else:
             _pairs(section.title, [(section.key, value)])
-    _pairs("provenance", _provenance_pairs(record, links or {}))
 
 
 def _header(record: dict[str, Any]) -> None:
@@ -220,8 +221,9 @@ def _provenance_pairs(record: dict[str, Any], links: dict[str, Any]) -> list[tup
         inside = f" as {p['file']}" if p.get("file") else ""
         pairs.append((p["dataset"], f"← {p['alias']} ({p['run']}) wrote {p['artifact']}{inside}"))
     if record.get("reproduces"):
-        original = links.get("reproduces") or {}
-        pairs.append(("reproduces", f"{original.get('alias') or '?'} ({record['reproduces']})"))
+        alias = (links.get("reproduces") or {}).get("alias")
+        run = record["reproduces"]
+        pairs.append(("reproduces", f"{alias} ({run})" if alias else run))
     for drift in record.get("data_drift") or []:
         pairs.append(("data drift", f"{drift['name']}: {drift['recorded']} -> {drift['found']}"))
     for rerun in links.get("reproduced_by") or []:
