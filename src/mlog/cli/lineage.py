@@ -6,20 +6,23 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mlog.cli.common import JsonOption, cwd, handle_errors
+from mlog.cli.common import Command, JsonOption, cwd, handle_errors
 
 if TYPE_CHECKING:
     from mlog.api.rerun import RerunReport
 
 
 def register(app: typer.Typer) -> None:
-    app.command("rerun")(rerun_command)
-    app.command("lineage")(lineage_command)
+    app.command("rerun", cls=Command)(rerun_command)
+    app.command("lineage", cls=Command)(lineage_command)
 
 
 @handle_errors
 def rerun_command(
-    run: Annotated[str, typer.Argument(help="The run to reproduce: vN, latest, a run id prefix.")],
+    run: Annotated[
+        str,
+        typer.Argument(help="The run to reproduce: vN, latest, a run id prefix.", metavar="RUN"),
+    ],
     check: Annotated[
         bool,
         typer.Option(
@@ -111,7 +114,10 @@ def _render_check(result: dict[str, Any], alias: str) -> None:
 
 @handle_errors
 def lineage_command(
-    ref: Annotated[str, typer.Argument(help="A run (vN, latest, run id prefix) or MODEL@VERSION.")],
+    ref: Annotated[
+        str,
+        typer.Argument(help="A run (vN, latest, run id prefix) or MODEL@VERSION.", metavar="REF"),
+    ],
     down: Annotated[
         bool,
         typer.Option(
