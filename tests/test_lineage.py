@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Repo
+from tests.conftest import PYTHON, Repo
 
 FEATURIZE = """\
 import pathlib
@@ -34,10 +34,10 @@ def pipeline(repo: Repo, cli: Any) -> dict[str, str]:
         }
     )
     repo.commit("pipeline")
-    a = cli("run", "-d", "raw=data/raw.csv", "-a", "features.csv", "--", "python", "featurize.py")
+    a = cli("run", "-d", "raw=data/raw.csv", "-a", "features.csv", "--", PYTHON, "featurize.py")
     assert a.exit_code == 0, a
     b = cli("run", "--data", "features.csv", "-a", "model.pkl", "-m", "metrics.json",
-            "--model", "m", "--", "python", "train.py")  # fmt: skip
+            "--model", "m", "--", PYTHON, "train.py")  # fmt: skip
     assert b.exit_code == 0, b
     registered = cli("register", "v2", "--model", "m")
     assert registered.exit_code == 0, registered
@@ -83,6 +83,16 @@ def test_lineage_down_names_consumer_and_model_version(pipeline: dict[str, str],
     assert {n.get("run") for n in as_json["nodes"]} >= {pipeline["A"], pipeline["B"]}
 
 
+def test_lineage_down_from_a_model_version_starts_at_its_run(
+    pipeline: dict[str, str], cli: Any
+) -> None:
+    result = cli("lineage", "m@v1", "--down")
+
+    assert result.exit_code == 0, result
+    assert result.stdout.startswith(f"v2  m  succeeded  {pipeline['B']}"), result
+    assert "m@v1  (model version)" in result.stdout and "model.pkl" in result.stdout, result
+
+
 def test_dot_and_mermaid(pipeline: dict[str, str], cli: Any) -> None:
     dot = cli("lineage", "m@v1", "--dot")
     mermaid = cli("lineage", "m@v1", "--mermaid")
@@ -102,7 +112,7 @@ def test_a_file_inside_a_dataset_directory_links_its_producer(
     (repo.path / "shards").mkdir()
     (repo.path / "shards" / "part-0.csv").write_bytes((repo.path / "features.csv").read_bytes())
     (repo.path / "shards" / "part-1.csv").write_text("other\n")
-    result = cli("run", "-d", "shards/", "--", "python", "-c", "pass")
+    result = cli("run", "-d", "shards/", "--", PYTHON, "-c", "pass")
     assert result.exit_code == 0, result
 
     up = cli("lineage", "v3")
@@ -124,7 +134,7 @@ def test_depth_limits_the_walk(pipeline: dict[str, str], cli: Any) -> None:
 
 
 def test_a_run_nobody_produced_has_only_inputs(repo: Repo, cli: Any) -> None:
-    assert cli("run", "-d", "params.yaml", "--", "python", "-c", "pass").exit_code == 0
+    assert cli("run", "-d", "params.yaml", "--", PYTHON, "-c", "pass").exit_code == 0
 
     result = cli("lineage", "v1", "--json")
 
@@ -174,7 +184,7 @@ def test_bad_input(pipeline: dict[str, str], cli: Any) -> None:
 
 def test_index_follows_new_runs(repo: Repo, pipeline: dict[str, str], cli: Any) -> None:
     assert "v3" not in cli("lineage", "v1", "--down").stdout
-    result = cli("run", "--data", "features.csv", "--", "python", "-c", "pass")
+    result = cli("run", "--data", "features.csv", "--", PYTHON, "-c", "pass")
     assert result.exit_code == 0, result
 
     assert "v3" in cli("lineage", "v1", "--down").stdout

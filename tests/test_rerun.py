@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mlog.storage import yamlio
-from tests.conftest import Repo
+from tests.conftest import PYTHON, Repo
+
+MLOG = str(Path(sys.executable).parent / "mlog")
 
 TRAIN = """\
 import csv, json, pickle, time
@@ -79,7 +82,7 @@ def sklearn_repo(repo: Repo, seed: str) -> None:
 
 TRAIN_ARGS = (
     "run", "--data", "data/train.csv", "--params", "params.yaml", "--metrics", "metrics.json",
-    "--artifact", "model.pkl", "--", "python", "train.py",
+    "--artifact", "model.pkl", "--", PYTHON, "train.py",
 )  # fmt: skip
 
 
@@ -95,7 +98,7 @@ def copy_repo(repo: Repo) -> None:
 
 
 COPY_ARGS = ("run", "-d", "raw=data/raw.csv", "-a", "out.txt", "-m", "metrics.json", "--",
-             "python", "copy.py")  # fmt: skip
+             PYTHON, "copy.py")  # fmt: skip
 
 
 def test_deterministic_training_reproduces_and_links_the_original(repo: Repo, cli: Any) -> None:
@@ -240,7 +243,7 @@ def test_json_and_keep_worktree(repo: Repo, cli: Any) -> None:
 def test_api_only_run_is_refused(repo: Repo, cli: Any) -> None:
     repo.gen({"api_run.py": "import mlog\nwith mlog.start_run():\n    mlog.log_metric('acc', 1)\n"})
     repo.commit("api")
-    subprocess.run(["python", "api_run.py"], cwd=repo.path, check=True, capture_output=True)
+    subprocess.run([PYTHON, "api_run.py"], cwd=repo.path, check=True, capture_output=True)
 
     result = cli("rerun", "v1")
 
@@ -302,7 +305,7 @@ def test_installed_mlog_reruns_in_a_subprocess(repo: Repo, cli: Any) -> None:
     before = snapshot(repo)
 
     done = subprocess.run(
-        ["mlog", "rerun", "v1", "--check"], cwd=repo.path, capture_output=True, text=True
+        [MLOG, "rerun", "v1", "--check"], cwd=repo.path, capture_output=True, text=True
     )
 
     assert done.returncode == 0, done

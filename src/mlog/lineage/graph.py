@@ -88,14 +88,14 @@ def build(
     pins: Mapping[str, Sequence[str]] | None = None,
     version: str | None = None,
 ) -> Graph:
-    """The graph around ``run``; ``version`` (``MODEL@VERSION``) becomes the root when given.
+    """The graph around ``run``; ``version`` (``MODEL@VERSION``) is the upstream root when given.
 
     ``pins`` maps run ids to the model versions registered from them (shown downstream).
     """
     pins = pins or {}
     graph = Graph(ref, run_node_id(run), DOWN if down else UP)
     _add_run(graph, lineage, run)
-    if version is not None:
+    if version is not None and not down:  # downstream, the version shows among the run's pins
         graph.root = graph.add(Node(f"model:{version}", "model", version))
         graph.link(run_node_id(run), graph.root, "registered")
     queue: deque[tuple[str, int]] = deque([(run, 0)])
