@@ -238,6 +238,7 @@ def test_json_and_keep_worktree(repo: Repo, cli: Any) -> None:
     assert (kept / "out.txt").read_text() == "A,B\n1,2\n"
     assert str(kept) in repo.git("worktree", "list")
     repo.git("worktree", "remove", "--force", str(kept))
+    kept.parent.rmdir()  # the temporary folder mlog made for it, now empty
 
 
 def test_api_only_run_is_refused(repo: Repo, cli: Any) -> None:
