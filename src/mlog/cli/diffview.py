@@ -463,8 +463,8 @@ def _drift_text(drift: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
-SHOWN_ORDER = ("metrics", "params", "series", "data", "artifacts", "signature", "code", "environment",
-               "packages", "command", "resources")  # fmt: skip
+SHOWN_ORDER = ("metrics", "params", "series", "data", "artifacts", "signature", "code",
+               "environment", "packages", "command", "resources")  # fmt: skip
 """The order diff parts are presented in: metrics first. It holds every part of the sections
 table's ``diff`` column (a test checks), so a new part cannot be left out of the views."""
 _TABLES: dict[str, Callable[..., None]] = {
