@@ -38,7 +38,7 @@ def new_hasher(store: Store, settings: HashSettings) -> Hasher:
     progress = settings.progress
     return Hasher(
         settings.algorithm,
-        cache=HashCache(store.cache_dir / "hashes.sqlite"),
+        cache=HashCache(store.local_cache() / "hashes.sqlite"),
         rehash=settings.rehash,
         follow_symlinks=settings.follow_symlinks,
         on_total=progress.on_total if progress else None,

@@ -42,17 +42,26 @@ class Inputs:
 def capture_inputs(
     store: Store, config: Config, options: RunOptions, cwd: Path, tree: gitio.WorkingTree
 ) -> Inputs:
-    """Validate and capture the run's inputs, merging config defaults with the options."""
+    """Validate and capture the run's inputs, merging config defaults with the options.
+
+    Paths from ``.mlog/config.yaml`` are relative to the repository root, paths given on
+    the command line to the current folder (as git does), wherever mlog is started.
+    """
     from mlog.storage.redact import redact_argv, redact_mapping
 
     root = store.repo_root
     argv, argv_redacted = redact_argv(list(options.argv))
     params, param_sources = read_params(
-        [_in_cwd(p, cwd) for p in (*config.params, *options.params_files)], root
+        [
+            *(_in_cwd(p, root) for p in config.params),
+            *(_in_cwd(p, cwd) for p in options.params_files),
+        ],
+        root,
     )
     params, params_redacted = redact_mapping(params, "params")
     tags, tags_redacted = redact_mapping({**config.tags, **options.tags}, "tags")
-    artifacts = [_artifact_path(store, p, cwd) for p in (*config.artifacts, *options.artifacts)]
+    artifacts = [_artifact_path(store, p, root) for p in config.artifacts]
+    artifacts += [_artifact_path(store, p, cwd) for p in options.artifacts]
     data, warnings = _hash_datasets(store, config, options, cwd)
     return Inputs(
         argv=argv,
@@ -66,8 +75,8 @@ def capture_inputs(
         code_extra=_dirty_evidence(store, tree) if tree.dirty else {},
         artifacts=artifacts,
         metrics_files=[
-            _repo_relative(root, _in_cwd(p, cwd))
-            for p in (*config.metrics_files, *options.metrics_files)
+            *(_repo_relative(root, _in_cwd(p, root)) for p in config.metrics_files),
+            *(_repo_relative(root, _in_cwd(p, cwd)) for p in options.metrics_files),
         ],
         patch=gitio.tracked_patch(root) if tree.dirty else "",
         warnings=[*warnings, *_unpinned(data)],
@@ -217,7 +226,8 @@ def hash_artifacts(
 
 
 def _shown(store: Store, path: str) -> str:
+    """Repo-relative: declared paths already are, the API reports absolute ones."""
     try:
-        return Path(os.path.abspath(path)).relative_to(store.repo_root).as_posix()
+        return Path(os.path.abspath(store.repo_root / path)).relative_to(store.repo_root).as_posix()
     except ValueError:
         return path

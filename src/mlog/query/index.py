@@ -112,7 +112,7 @@ def _try_open(store: Store, *, in_memory: bool, new_only: bool) -> RunIndex:
 def _connect(store: Store, *, in_memory: bool) -> sqlite3.Connection:
     if in_memory:
         return sqlite3.connect(":memory:", isolation_level=None)
-    store.cache_dir.mkdir(parents=True, exist_ok=True)
+    store.local_cache()
     return sqlite3.connect(index_path(store), timeout=60, isolation_level=None)
 
 

@@ -28,6 +28,7 @@ from mlog.storage.config import CONFIG_TEMPLATE, GITIGNORE, Config, load_config
 RECORD_FILE = "record.yaml"
 SERIES_FILE = "series.jsonl"
 PATCH_FILE = "patch.diff"
+CACHE_GITIGNORE = "# local to this clone, never committed (written by mlog)\n*\n"
 _RUN_ID = re.compile(r"^\d{8}T\d{12}Z-[0-9a-f]{8}$")
 
 
@@ -184,11 +185,18 @@ class Store:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
 
+    def local_cache(self) -> Path:
+        """``.mlog/cache/``, created on demand with a ``.gitignore`` that ignores all of it
+        (itself included), so a repository that never ran ``mlog init`` commits none of it."""
+        ignore = self.cache_dir / ".gitignore"
+        if not ignore.exists():
+            atomic.write_text(ignore, CACHE_GITIGNORE)
+        return self.cache_dir
+
     @contextlib.contextmanager
     def lock(self, name: str = "runs") -> Iterator[None]:
         """An exclusive advisory lock shared by every mlog process of this clone."""
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.cache_dir / f"{name}.lock", "a+b") as handle:
+        with open(self.local_cache() / f"{name}.lock", "a+b") as handle:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             try:
                 yield
