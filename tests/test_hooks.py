@@ -323,3 +323,15 @@ def test_pre_commit_rejects_hostile_yaml_without_hanging(repo: Repo, hooked: Any
         assert f"error: {relative}: " in done.stdout and expected in done.stdout, outcome(done)
     assert "Traceback" not in done.stdout + done.stderr, outcome(done)
     assert f"mlog-validate: {len(ATTACKS)} problem(s), commit refused" in done.stdout
+
+
+def test_pre_commit_refuses_a_file_added_beside_a_record(repo: Repo, hooked: Any) -> None:
+    (run_id, _), run_hooks = hooked
+    sneaked = f".mlog/runs/{run_id}/series.jsonl"
+    (repo.path / sneaked).write_text('{"name": "loss", "step": 0, "value": 0.01}\n')
+    repo.git("add", "-A")
+    done = run_hooks()
+    assert done.returncode == 1, outcome(done)
+    assert_hook(done.stdout, "mlog validate", "Failed")
+    expected = f"{record_file(run_id)}: integrity: series.jsonl is not covered by the record's"
+    assert expected in done.stdout, outcome(done)

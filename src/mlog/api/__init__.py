@@ -25,3 +25,13 @@ from mlog.storage.store import Store
 def open_store(cwd: Path) -> Store:
     """The store of the repository around ``cwd``. Opening never writes anything."""
     return Store(gitio.repo_root(cwd))
+
+
+def take_unverified() -> dict[str, list[str]]:
+    """Runs read since the last call whose record failed its integrity check, with why;
+    the CLI warns once per run after every command."""
+    from mlog.storage import store
+
+    found = store.unverified_runs()
+    store.forget_unverified()
+    return found

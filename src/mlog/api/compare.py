@@ -87,7 +87,12 @@ def champion(*, cwd: Path, model: str | None = None) -> dict[str, Any]:
         return {"model": name, "champion": None}
     missing = not store.has_run(found.run)
     alias = None if missing else store.load_record(found.run).get("alias")
-    return {"model": name, "champion": {**found.to_json(), "alias": alias}, "missing": missing}
+    verified = not missing and found.run not in store.unverified
+    return {
+        "model": name,
+        "champion": {**found.to_json(), "alias": alias, "verified": verified},
+        "missing": missing,
+    }
 
 
 def set_champion(

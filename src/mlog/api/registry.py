@@ -95,12 +95,18 @@ def review_data(
 def states(*, cwd: Path, model: str | None = None) -> list[ModelState]:
     """``mlog registry ls``: the folded state of one model, or of every model."""
     store = open_store(cwd)
-    return [registry.load_state(store, model)] if model else registry.all_states(store)
+    found = [registry.load_state(store, model)] if model else registry.all_states(store)
+    return [registry.mark_tampered(store, state) for state in found]
 
 
 def history(*, cwd: Path, model: str, limit: int | None = None) -> list[dict[str, Any]]:
-    """``mlog registry history MODEL``: the audit trail, newest first."""
-    return registry.history(open_store(cwd), model, limit=limit)
+    """``mlog registry history MODEL``: the audit trail, newest first; the events of a
+    version whose run record fails its integrity check carry ``tampered: true``."""
+    store = open_store(cwd)
+    trail = registry.history(store, model, limit=limit)
+    state = registry.mark_tampered(store, registry.load_state(store, model))
+    tampered = {v.version for v in state.versions.values() if v.tampered}
+    return [{**e, "tampered": True} if e.get("version") in tampered else e for e in trail]
 
 
 def deployable(

@@ -99,6 +99,7 @@ class RunSummary:
     """One row of ``mlog ls``."""
 
     id: str
+    verified: bool  # False: the record or a file beside it no longer matches its integrity
     alias: str
     model: str
     status: str
@@ -160,9 +161,14 @@ def flat_pairs(section: dict[str, Any]) -> list[tuple[str, Any]]:
 
 @dataclass(frozen=True)
 class Shown:
-    """The full record a reference names, as data and, on request, as record YAML."""
+    """The full record a reference names, as data and, on request, as record YAML.
+
+    ``view`` is what a reader sees: the record plus its ``packages`` inline
+    (``{name: version}``, sorted) and ``integrity.verified`` (with ``problems`` when false).
+    """
 
     record: dict[str, Any]
+    view: dict[str, Any]
 
     def yaml(self) -> str:
         from mlog.storage import yamlio
@@ -173,7 +179,14 @@ class Shown:
 def show(*, cwd: Path, ref: str) -> Shown:
     """``mlog show RUN``: the full record a reference names."""
     store = open_store(cwd)
-    return Shown(store.load_record(refs.resolve(store, ref)))
+    run_id = refs.resolve(store, ref)
+    record = store.load_record(run_id)
+    problems = store.unverified.get(run_id, [])
+    view = {**record, "packages": store.packages(record)}
+    view["integrity"] = {**(record.get("integrity") or {}), "verified": not problems}
+    if problems:
+        view["integrity"]["problems"] = problems
+    return Shown(record, view)
 
 
 @dataclass(frozen=True)

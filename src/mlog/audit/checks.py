@@ -15,7 +15,7 @@ from mlog.errors import MlogError
 from mlog.registry.events import event_problems
 from mlog.storage import records, yamlio
 from mlog.storage.schema import problems
-from mlog.storage.store import RECORD_FILE, Store
+from mlog.storage.store import RECORD_FILE, Store, sidecar_digests
 
 GUARDED_PREFIXES = (".mlog/runs", ".mlog/registry")
 MAX_YAML_NODES = 100_000
@@ -70,13 +70,24 @@ class CheckReport:
 def validate_files(store: Store, paths: list[Path]) -> list[tuple[str, str]]:
     """``(path, problem)`` for every file that is not a valid config, record or event."""
     found: list[tuple[str, str]] = []
-    for path in paths:
+    for path in dict.fromkeys(_sealing_record(store, p) for p in paths):
         shown = _shown(store, path)
         try:
             found.extend((shown, message) for message in _file_problems(store, path))
         except MlogError as exc:
             found.append((shown, _strip_source(str(exc), path)))
     return found
+
+
+def _sealing_record(store: Store, path: Path) -> Path:
+    """A file beside a record (series.jsonl, patch.diff) is checked through the record."""
+    try:
+        parts = path.resolve().relative_to(store.runs_dir.resolve()).parts
+    except ValueError:
+        return path
+    if len(parts) >= 2 and parts[-1] != RECORD_FILE:
+        return store.record_path(parts[0])
+    return path
 
 
 def _file_problems(store: Store, path: Path) -> list[str]:
@@ -122,14 +133,14 @@ def _node_count_exceeds(document: object, limit: int) -> bool:
 
 
 def record_problems(document: object, path: Path) -> list[str]:
-    """Schema violations, a wrong integrity hash, and an id that disagrees with its directory."""
+    """Schema violations, a wrong integrity hash or sidecar digest, and an id that disagrees
+    with its directory."""
     if not isinstance(document, dict):
         return ["a record must be a mapping"]
     found = problems(document, "run")
     if found:
         return found
-    if not records.integrity_matches(document):
-        found.append("integrity hash does not match the content (the record was edited)")
+    found.extend(records.integrity_problems(document, sidecar_digests(path.parent)))
     if document.get("id") != path.parent.name:
         found.append(f"id {document.get('id')} does not match its directory {path.parent.name}")
     return found
@@ -332,6 +343,7 @@ def registry_findings(
         for event in events
         if judged[event["id"]].status == "bad signature" or not judged[event["id"]].counts
     ]
+    found += _missing_runs(store, model, events)
     state = fold.fold(model, events, judged)
     found += [Finding("registry", directory, conflict) for conflict in state.conflicts]
     for version in state.in_stage("production"):
@@ -340,6 +352,21 @@ def registry_findings(
             message = f"gate violation: {model}@{version.version} is in production but {problem}"
             found.append(Finding("gate", directory, message, run=version.run))
     return found
+
+
+def _missing_runs(store: Store, model: str, events: list[dict[str, Any]]) -> list[Finding]:
+    """Events that name a run whose record is gone (deleted, or lost in a squash)."""
+    return [
+        Finding(
+            "registry",
+            _event_path(store, event),
+            f"{event['kind']} event of model {model} names run {event['run']}, whose record is "
+            "missing from .mlog/runs (restore it from git history)",
+            run=event["run"],
+        )
+        for event in events
+        if event.get("run") and not store.record_path(event["run"]).exists()
+    ]
 
 
 def _event_path(store: Store, event: dict[str, Any]) -> str:

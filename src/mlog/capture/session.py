@@ -270,6 +270,8 @@ def finish(prepared: Prepared, outcome: Outcome | None, recovered: str | None = 
         sidecars.update(found.sidecars)
     record["status"] = _status(record, outcome)
     _assemble(record, _validation(store, record))
+    if sidecars:  # sealed with the record: an edit to any of them breaks its integrity
+        record["sidecars"] = {name: records.sidecar_digest(data) for name, data in sidecars.items()}
     sealed = records.seal(_drop_empty(record))
     validate(sealed, "run", source=f"record of run {prepared.run_id}")
     sidecars.update(_signature(store, sealed))

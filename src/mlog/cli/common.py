@@ -34,8 +34,9 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        from mlog import ui
+        from mlog import api, ui
 
+        api.take_unverified()  # start clean: only this command's reads are reported
         try:
             return func(*args, **kwargs)
         except (typer.Exit, typer.Abort):
@@ -55,8 +56,21 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
                 raise
             ui.error(f"unexpected error: {exc!r} (rerun with --traceback and report it)")
             raise typer.Exit(InternalError.exit_code) from None
+        finally:
+            _warn_unverified()
 
     return wrapper
+
+
+def _warn_unverified() -> None:
+    """One line on stderr per record read by the command whose integrity did not hold."""
+    from mlog import api, ui
+
+    for run_id, problems in sorted(api.take_unverified().items()):
+        ui.warning(
+            f"run {run_id} is TAMPERED: {'; '.join(problems)} (do not trust it; restore "
+            f"it with `git checkout -- .mlog/runs/{run_id}`)"
+        )
 
 
 def cwd() -> Path:

@@ -178,8 +178,10 @@ def _render_champion(shown: Mapping[str, Any]) -> None:
             f"the champion's record {found['run']} is missing from .mlog/runs "
             "(restore it from git, or set a new champion)"
         )
+    marker = "TAMPERED " if found.get("verified") is False and not shown.get("missing") else ""
     ui.print_text(
-        f"{found['alias'] or '?'} {found['run']}  champion of {shown['model']} ({found['source']})"
+        f"{marker}{found['alias'] or '?'} {found['run']}  champion of {shown['model']} "
+        f"({found['source']})"
     )
     if found.get("set_by"):
         ui.print_text(

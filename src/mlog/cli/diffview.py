@@ -38,6 +38,10 @@ def render_diff(result: Mapping[str, Any]) -> None:
     if result["b"].get("reproduces") and result["b"].get("reproduces") == result["a"].get("id"):
         title += f" ({escape(b)} reproduces {escape(a)})"
     ui.out().print(title)
+    for side in ("a", "b"):
+        if result[side].get("id") in result.get("tampered", []):
+            name = escape(label(result[side]))
+            ui.out().print(f"[bold red]TAMPERED[/] {name}: its record fails its integrity check")
     if not result["differs"] and not result["resources"] and not _any_listed(result):
         ui.out().print("no differences")
         return
@@ -311,6 +315,11 @@ def markdown_report(result: Mapping[str, Any]) -> str:
     """A compact report for a pull-request comment: metrics first, then what changed."""
     a, b = label(result["a"]), label(result["b"])
     lines = [f"### mlog diff `{a}` → `{b}`", ""]
+    lines += [
+        f"> ⛔ **TAMPERED** `{label(result[side])}`: its record fails its integrity check\n"
+        for side in ("a", "b")
+        if result[side].get("id") in result.get("tampered", [])
+    ]
     if not result["differs"]:
         lines.append("No differences.")
     for part in SHOWN_ORDER:

@@ -90,6 +90,12 @@ def ls_command(
     headers = [key.removeprefix("metrics.") for key in extra]
     fixed = ["run", *(["model"] if show_model else []), "status", "started (UTC)", "took", "commit"]
     rows = [_ls_row(run, extra, show_model) for run in runs]
+    if not all(run.verified for run in runs):  # a column only when some record fails
+        from mlog.cli.render import TAMPERED
+
+        fixed.insert(1, "integrity")
+        for row, run in zip(rows, runs, strict=True):
+            row.insert(1, "" if run.verified else f"[bold red]{TAMPERED}[/]")
     ui.table([*fixed, *headers, "note"], rows, no_wrap=len(fixed) + len(headers))
     hidden = len({n for run in runs for n in run.metrics}) - len(extra)
     if not keys and hidden > 0:
@@ -157,16 +163,15 @@ def show_command(
     from mlog.cli.render import render_record
 
     shown = api.show(cwd=cwd(), ref=run)
-    record = shown.record
     if json_output:
-        ui.print_json(record)
+        ui.print_json(shown.view)
     elif yaml_output:
         ui.print_text(shown.yaml())
     else:
         from mlog.api import lineage
 
-        render_record(record, links=lineage.links(cwd=cwd(), ref=str(record["id"])))
-        _render_where(record)
+        render_record(shown.view, links=lineage.links(cwd=cwd(), ref=str(shown.record["id"])))
+        _render_where(shown.record)
 
 
 def _render_where(record: dict[str, Any]) -> None:

@@ -246,7 +246,8 @@ def _render_state(state: ModelState, where: dict[str, dict[str, str]]) -> None:
     shown = [v for v in state.registrations.values() if state.registrations.get(v.event) is v]
     rows = [
         [
-            f"{state.model}@{v.version}"
+            ("[bold red]TAMPERED[/] " if v.tampered else "")
+            + f"{state.model}@{v.version}"
             + (" [red](ambiguous)[/]" if v.version in ambiguous else ""),
             f"[{styles.get(v.stage or '', 'white')}]{v.stage or 'registered'}[/]",
             v.run,
@@ -308,7 +309,7 @@ def _history_row(event: dict[str, Any]) -> list[str]:
     return [
         event["at"][:19].replace("T", " "),
         event["kind"],
-        event.get("version") or "",
+        ("[bold red]TAMPERED[/] " if event.get("tampered") else "") + (event.get("version") or ""),
         stage,
         event["by"] + _signed(event.get("signature") or {}),
         "yes" if event.get("forced") else "",

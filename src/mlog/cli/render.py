@@ -7,6 +7,8 @@ from typing import Any
 
 from mlog import ui
 
+TAMPERED = "TAMPERED"  # the marker every reader shows beside a record whose integrity fails
+
 
 def render_record(record: dict[str, Any], links: dict[str, Any] | None = None) -> None:
     """The header line, then every other section of the sections table that the record has;
@@ -29,6 +31,8 @@ def render_record(record: dict[str, Any], links: dict[str, Any] | None = None) -
             _pairs(section.title, [(str(i + 1), item) for i, item in enumerate(value)])
         else:
             _pairs(section.title, [(section.key, value)])
+        if section.key == "environment":  # `mlog show` lists what the record only names
+            _pairs("packages", list((record.get("packages") or {}).items()))
 
 
 def _header(record: dict[str, Any]) -> None:
@@ -39,8 +43,10 @@ def _header(record: dict[str, Any]) -> None:
     )
     tags = " ".join(f"{k}={v}" for k, v in (record.get("tags") or {}).items())
     model = escape(str(record.get("model")))
+    tampered = (record.get("integrity") or {}).get("verified") is False
     ui.out().print(
-        f"[bold]{record.get('alias')}[/] {record.get('id')}  model [bold]{model}[/]"
+        ("[bold red]" + TAMPERED + "[/] " if tampered else "")
+        + f"[bold]{record.get('alias')}[/] {record.get('id')}  model [bold]{model}[/]"
         f"  [{style}]{record.get('status')}[/]  {escape(tags)}"
     )
     if record.get("note"):
@@ -185,7 +191,20 @@ def _artifacts(artifacts: list[dict[str, Any]]) -> None:
 
 
 def _integrity(title: str, integrity: dict[str, Any]) -> None:
+    from rich.markup import escape
+
+    if integrity.get("verified") is False:
+        problems = "; ".join(integrity.get("problems") or [])
+        ui.out().print(f"[bold red]{TAMPERED} {title} {integrity.get('hash', '-')}[/]")
+        ui.out().print(f"[red]  {escape(problems)}[/]")
+        return
     ui.out().print(f"[dim]{title} {integrity.get('hash', '-')}[/]")
+
+
+def _stale(title: str, stale: dict[str, Any]) -> None:
+    pairs = [("metrics file", path) for path in stale.get("metrics_files") or []]
+    pairs += [("artifact", a.get("path")) for a in stale.get("artifacts") or []]
+    _pairs(title, pairs)
 
 
 def _validation(title: str, report: dict[str, Any]) -> None:
@@ -207,6 +226,7 @@ _RENDERERS: dict[str, Callable[[str, Any], None]] = {
     "artifacts": lambda _title, artifacts: _artifacts(artifacts),
     "signature": lambda _title, signature: _signature(signature),
     "validation": _validation,
+    "stale": _stale,
     "integrity": _integrity,
     "reproduces": lambda _title, _run: None,  # in the provenance table, with its alias
     "data_drift": lambda _title, _drift: None,  # in the provenance table

@@ -473,6 +473,7 @@ def compare(
     if result["code"]["reachable"] is False:
         warnings.append("a commit of these runs is not in this clone: commits and files not listed")
     result["warnings"] = warnings
+    result["tampered"] = [run_id for run_id in (old_id, new_id) if run_id in store.unverified]
     return result
 
 

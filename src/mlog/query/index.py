@@ -24,17 +24,18 @@ from typing import Any
 
 from mlog.errors import MlogError, RecordError
 from mlog.query import language as query
-from mlog.storage.store import RECORD_FILE, Store
+from mlog.storage import records
+from mlog.storage.store import RECORD_FILE, Store, sidecar_digests
 
 INDEX_FILE = "index.sqlite"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: integrity problems per run, installed packages as packages.<name>
 _INT64 = 2**63
 _CHUNK = 500
 _ALIAS_HEAD = re.compile(rb"^alias: v(\d+)$", re.MULTILINE)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, sig TEXT NOT NULL,
-    alias INTEGER, error TEXT);
+    alias INTEGER, error TEXT, tampered TEXT);
 CREATE TABLE IF NOT EXISTS keys (kid INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS kv (
     run INTEGER NOT NULL, kid INTEGER NOT NULL, kind TEXT NOT NULL, val,
@@ -56,10 +57,12 @@ class RefreshStats:
 
 @dataclass(frozen=True)
 class Hit:
-    """One matching run, with the values of the keys the caller asked for."""
+    """One matching run, with the values of the keys the caller asked for, and why its
+    record cannot be trusted (empty when its integrity holds)."""
 
     id: str
     values: dict[str, Any]
+    tampered: tuple[str, ...] = ()
 
 
 # -- opening ------------------------------------------------------------------
@@ -181,6 +184,19 @@ def signature(path: str | Path) -> str | None:
     return f"{st.st_mtime_ns}:{st.st_size}:{st.st_ino}"
 
 
+def run_signature(run_dir: str) -> str | None:
+    """Change detector for a whole run: its record and every file sealed with it (an edit
+    to ``series.jsonl`` must be seen too). None when the run has no record."""
+    record = signature(f"{run_dir}/{RECORD_FILE}")
+    if record is None:
+        return None
+    try:
+        others = sorted(e.name for e in os.scandir(run_dir) if e.name != RECORD_FILE)
+    except OSError:
+        return record
+    return "|".join([record, *(f"{n}={signature(f'{run_dir}/{n}')}" for n in others)])
+
+
 class RunIndex:
     """An open connection to the index of one store."""
 
@@ -188,6 +204,7 @@ class RunIndex:
         self.store = store
         self.conn = conn
         self._keys: dict[str, int] | None = None
+        self._package_lists: dict[Any, dict[str, str]] = {}
         self.last_refresh = RefreshStats(0, 0, 0, {})
 
     # -- refresh ----------------------------------------------------------------
@@ -196,7 +213,7 @@ class RunIndex:
         (none for the runs whose signature ``known`` already gives)."""
         runs_dir, found, known = str(self.store.runs_dir), {}, known or {}
         for run_id in self.store.run_ids():
-            sig = known.get(run_id) or signature(f"{runs_dir}/{run_id}/{RECORD_FILE}")
+            sig = known.get(run_id) or run_signature(f"{runs_dir}/{run_id}")
             if sig is not None:
                 found[run_id] = sig
         return found
@@ -218,15 +235,31 @@ class RunIndex:
         gone = [run_id for run_id in indexed if run_id not in on_disk]
         return stale, gone
 
-    def _load(self, run_id: str, sig: str) -> tuple[str, int | None, str | None, dict[str, Any]]:
-        """(sig, alias, error, leaves): parsed outside the write lock to keep it short."""
+    def _load(self, run_id: str, sig: str) -> tuple[Any, ...]:
+        """(sig, alias, error, tampered, leaves): parsed outside the write lock to keep it short.
+
+        Besides the record's own leaves, each installed package is a ``packages.<name>`` leaf
+        holding its version, so ``--where 'packages.scikit-learn = "1.5.2"'`` works.
+        """
         try:
-            record = self.store.load_record(run_id)
+            record = self.store.load_record(run_id, verify=False)
         except MlogError as exc:
-            return sig, alias_from_head(self.store, run_id), str(exc), {}
+            return sig, alias_from_head(self.store, run_id), str(exc), None, {}
         alias = str(record.get("alias", ""))
         number = int(alias[1:]) if alias[:1] == "v" and alias[1:].isdigit() else None
-        return sig, number, None, query.present_values(record)
+        problems = records.integrity_problems(record, sidecar_digests(self.store.run_dir(run_id)))
+        leaves = query.present_values(record)
+        leaves.update({f"packages.{n}": v for n, v in self._packages(record).items()})
+        return sig, number, None, json.dumps(problems) if problems else None, leaves
+
+    def _packages(self, record: dict[str, Any]) -> dict[str, str]:
+        object_id = ((record.get("environment") or {}).get("packages") or {}).get("object")
+        if object_id not in self._package_lists:
+            try:
+                self._package_lists[object_id] = self.store.packages(record) or {}
+            except MlogError:
+                self._package_lists[object_id] = {}  # `mlog check` reports a broken object
+        return self._package_lists[object_id]
 
     def _apply(self, on_disk: dict[str, str], loaded: dict[str, Any]) -> None:
         """Under the write lock, diff again (another process may have done the work)."""
@@ -253,11 +286,17 @@ class RunIndex:
             self.conn.execute(f"DELETE FROM runs WHERE id IN ({marks})", chunk)
 
     def _insert(
-        self, run_id: str, sig: str, alias: int | None, error: str | None, leaves: dict[str, Any]
+        self,
+        run_id: str,
+        sig: str,
+        alias: int | None,
+        error: str | None,
+        tampered: str | None,
+        leaves: dict[str, Any],
     ) -> None:
         cursor = self.conn.execute(
-            "INSERT INTO runs (id, sig, alias, error) VALUES (?, ?, ?, ?)",
-            (run_id, sig, alias, error),
+            "INSERT INTO runs (id, sig, alias, error, tampered) VALUES (?, ?, ?, ?, ?)",
+            (run_id, sig, alias, error, tampered),
         )
         kids = self._key_ids(leaves)
         rows = [(cursor.lastrowid, kids[key], *encode(value)) for key, value in leaves.items()]
@@ -295,12 +334,17 @@ class RunIndex:
         condition = compiler.condition(where) if where is not None else "1"
         joins, order = compiler.ordering(sort)
         sql = (
-            f"SELECT r.rowid, r.id FROM runs r {joins} WHERE r.error IS NULL AND ({condition}) "
+            f"SELECT r.rowid, r.id, r.tampered FROM runs r {joins} "
+            f"WHERE r.error IS NULL AND ({condition}) "
             f"ORDER BY {order} LIMIT ?"
         )
         found = self.conn.execute(sql, [*compiler.params, -1 if limit is None else limit])
-        ordered = [(int(rowid), str(run_id)) for rowid, run_id in found]
-        return self._with_values(ordered, self._wanted(keys, prefixes))
+        rows = [(int(rowid), str(run_id), tampered) for rowid, run_id, tampered in found]
+        hits = self._with_values([row[:2] for row in rows], self._wanted(keys, prefixes))
+        return [
+            Hit(hit.id, hit.values, tuple(json.loads(row[2]))) if row[2] else hit
+            for hit, row in zip(hits, rows, strict=True)
+        ]
 
     def _wanted(self, keys: Sequence[str], prefixes: Sequence[str]) -> dict[int, str]:
         known = self.key_ids()

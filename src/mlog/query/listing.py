@@ -10,7 +10,7 @@ from mlog.errors import UsageError
 from mlog.query import index
 from mlog.query import language as query
 from mlog.storage import sections
-from mlog.storage.store import Store
+from mlog.storage.store import Store, note_unverified
 
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*(?:\.[A-Za-z0-9_\-]+)*")
 SUMMARY_KEYS = sections.SUMMARY_KEYS
@@ -56,12 +56,18 @@ def list_runs(
             keys=(*SUMMARY_KEYS, *columns),
             prefixes=("metrics.", *(f"{column}." for column in columns)),
         )
-    return [_summary(hit.id, hit.values, columns) for hit in hits]
+    for hit in hits:
+        if hit.tampered:
+            note_unverified(hit.id, list(hit.tampered))
+    return [_summary(hit.id, hit.values, columns, hit.tampered) for hit in hits]
 
 
-def _summary(run_id: str, values: dict[str, Any], columns: Sequence[str]) -> dict[str, Any]:
+def _summary(
+    run_id: str, values: dict[str, Any], columns: Sequence[str], tampered: Sequence[str]
+) -> dict[str, Any]:
     return {
         "id": run_id,
+        "verified": not tampered,
         "alias": str(values.get("alias", "")),
         "model": str(values.get("model", "")),
         "status": str(values.get("status", "")),

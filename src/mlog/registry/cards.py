@@ -61,6 +61,7 @@ class ModelCard:
     record: dict[str, Any]
     champion: dict[str, Any] | None
     version_info: registry.Version | None
+    tampered: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -79,6 +80,7 @@ class ModelCard:
             "approvals": [a.by for a in self.version_info.approvals] if self.version_info else [],
             "stage_history": self.version_info.history if self.version_info else [],
             "front_matter": front_matter(self),
+            "tampered": self.tampered,
         }
 
 
@@ -86,8 +88,15 @@ class ModelCard:
 
 
 def build_card(store: Store, run_id: str, version: registry.Version | None = None) -> ModelCard:
-    """The card of a run, or of a registered version; a registered run shows its registry data."""
-    record = registry.load_verified_record(store, run_id, version.run_hash if version else None)
+    """The card of a run, or of a registered version; a registered run shows its registry data.
+
+    A record that fails its integrity check is marked on the card (``tampered``), not hidden.
+    """
+    record = store.load_record(run_id)
+    tampered = list(store.unverified.get(run_id, []))
+    if version and not tampered and record["integrity"]["hash"] != version.run_hash:
+        tampered.append(f"the record differs from the one {version.model}@{version.version} pinned")
+        store.mark_unverified(run_id, tampered)
     model = version.model if version else str(record.get("model") or "default")
     state = _state_or_none(store, model)
     if version is None and state is not None:
@@ -105,6 +114,7 @@ def build_card(store: Store, run_id: str, version: registry.Version | None = Non
         record=record,
         champion=_champion(store, state, run_id),
         version_info=version,
+        tampered=tampered,
     )
 
 
@@ -199,6 +209,15 @@ def sections(card: ModelCard) -> list[Section]:
         _lineage(card),
         _governance(card),
     ]
+
+
+TAMPERED = "TAMPERED"
+
+
+def tampered_text(card: ModelCard) -> str:
+    return f"run {card.run} fails its integrity check, do not trust this card: " + "; ".join(
+        card.tampered
+    )
 
 
 def warning_text(card: ModelCard) -> str | None:
@@ -385,6 +404,8 @@ def to_markdown(card: ModelCard) -> str:
     """Markdown that starts with YAML front matter, as Hugging Face model cards do."""
     title = f"{card.model}@{card.version}" if card.version else f"{card.model} (run {card.run})"
     parts = ["---\n" + yamlio.dumps(front_matter(card)) + "---", f"# Model card: {title}"]
+    if card.tampered:
+        parts.append(f"> **{TAMPERED}:** {_md_inline(tampered_text(card))}")
     warning = warning_text(card)
     if warning:
         parts.append(f"> **Warning:** {_md_inline(warning)}")
@@ -417,6 +438,9 @@ def to_html(card: ModelCard) -> str:
 
     title = f"Model card: {card.model}@{card.version or card.run}"
     body = []
+    if card.tampered:
+        text = style.esc(tampered_text(card))
+        body.append(f'<p class="warning"><strong>{TAMPERED}:</strong> {text}</p>')
     warning = warning_text(card)
     if warning:
         body.append(f'<p class="warning"><strong>Warning:</strong> {style.esc(warning)}</p>')

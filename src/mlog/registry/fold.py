@@ -78,6 +78,7 @@ class Version:
     forced: bool = False
     approvals: list[Approval] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
+    tampered: list[str] = field(default_factory=list)  # filled by mark_tampered
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -201,6 +202,7 @@ def _version_row(version: Version, state: ModelState) -> dict[str, Any]:
         "approvals": approvers(version),
         "forced": version.forced,
         "ambiguous": version.version in state.ambiguous,
+        "verified": not version.tampered,
     }
 
 
@@ -384,6 +386,26 @@ def _chain_problems(loaded: list[dict[str, Any]]) -> list[str]:
     ]
 
 
+def mark_tampered(store: Store, state: ModelState) -> ModelState:
+    """Note on each version whether its run's record still holds: its own integrity, its
+    sidecars, and the hash the registration pinned (a missing record is `mlog check`'s)."""
+    present = set(store.run_ids())
+    for version in state.versions.values():
+        if version.run not in present:
+            continue
+        try:
+            record = store.load_record(version.run)
+        except MlogError as exc:
+            version.tampered = [str(exc)]
+            continue
+        version.tampered = list(store.unverified.get(version.run, []))
+        if not version.tampered and records.integrity_hash(record) != version.run_hash:
+            version.tampered = [f"the record differs from the one {state.model}@"
+                                f"{version.version} pinned"]  # fmt: skip
+            store.mark_unverified(version.run, version.tampered)
+    return state
+
+
 def all_states(store: Store) -> list[ModelState]:
     return [load_state(store, model) for model in events.models(store)]
 
@@ -550,13 +572,19 @@ def _pinned_artifacts(record: dict[str, Any]) -> list[dict[str, Any]]:
 
 def load_verified_record(store: Store, run_id: str, pinned_hash: str | None) -> dict[str, Any]:
     """The run's record, refusing one that was edited (or differs from what was pinned)."""
-    record = store.load_record(run_id)
+    record = store.load_record(run_id, verify=False)
     actual = records.integrity_hash(record)
     stored = (record.get("integrity") or {}).get("hash")
     if actual != stored or (pinned_hash is not None and actual != pinned_hash):
         raise RecordError(
             f"run {run_id}: record content does not match its integrity hash "
             "(it was edited after it was written; restore it with `git checkout`)"
+        )
+    sidecars = store.verify(run_id, record)
+    if sidecars:
+        raise RecordError(
+            f"run {run_id}: {sidecars[0]} (a file of the run was changed after it was "
+            "written; restore the run directory with `git checkout`)"
         )
     return record
 

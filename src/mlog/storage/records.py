@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 import secrets
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -64,3 +65,29 @@ def seal(record: dict[str, Any]) -> dict[str, Any]:
 def integrity_matches(record: dict[str, Any]) -> bool:
     stored = record.get("integrity")
     return isinstance(stored, dict) and stored.get("hash") == integrity_hash(record)
+
+
+def sidecar_digest(data: bytes) -> str:
+    """How a file stored beside the record is named in its ``sidecars`` section."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def integrity_problems(record: dict[str, Any], sidecars: Mapping[str, str]) -> list[str]:
+    """Why a record cannot be trusted: its own hash, and the digest of every file beside it.
+
+    ``sidecars`` maps each file found in the run directory (other than the record) to its
+    :func:`sidecar_digest`. A file the record does not list is as suspect as an edited one.
+    """
+    found = []
+    if not integrity_matches(record):
+        found.append("integrity hash does not match the content (the record was edited)")
+    listed = record.get("sidecars") or {}
+    listed = listed if isinstance(listed, dict) else {}
+    for name in sorted(set(listed) | set(sidecars)):
+        if name not in sidecars:
+            found.append(f"integrity: {name} is listed in the record but missing")
+        elif name not in listed:
+            found.append(f"integrity: {name} is not covered by the record's integrity hash")
+        elif listed[name] != sidecars[name]:
+            found.append(f"integrity: {name} does not match its digest in the record (edited)")
+    return found

@@ -83,6 +83,10 @@ SECTIONS: tuple[Section, ...] = (
             card="Training Data"),
     Section("artifacts", "artifacts", "outputs with path, size and content hash",
             diff=("artifacts",), card="Lineage"),
+    Section("stale", "stale (not written by this run)", "declared outputs the command left "
+            "unchanged: not credited to the run (see capture/freshness.py)", optional=True,
+            not_compared="marked for each run in diff's header (`stale` in --json)",
+            not_carded="a run with stale artifacts cannot be registered"),
     Section("signature", "signature", "the model's input and output fields, names, types and "
             "shapes (mlog.log_signature)", optional=True, diff=("signature",),
             card="Model Signature"),
@@ -102,6 +106,9 @@ SECTIONS: tuple[Section, ...] = (
     Section("warnings", "warnings", "what could not be captured, and why", optional=True,
             not_compared="bookkeeping of the capture",
             not_carded="bookkeeping of the capture"),
+    Section("sidecars", "sidecars", "SHA-256 of every other file in the run directory",
+            optional=True, not_compared="bookkeeping of the integrity hash",
+            not_carded="checked by `mlog validate` and `mlog check`"),
     Section("integrity", "integrity", "SHA-256 over the canonical JSON of the record",
             not_compared="differs whenever anything does",
             not_carded="shown by `mlog show` and checked by `mlog check`"),

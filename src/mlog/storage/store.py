@@ -22,7 +22,7 @@ from typing import Any
 import xxhash
 
 from mlog.errors import NotFoundError, RecordError
-from mlog.storage import atomic, yamlio
+from mlog.storage import atomic, records, yamlio
 from mlog.storage.config import CONFIG_TEMPLATE, GITIGNORE, Config, load_config
 
 RECORD_FILE = "record.yaml"
@@ -30,6 +30,47 @@ SERIES_FILE = "series.jsonl"
 PATCH_FILE = "patch.diff"
 CACHE_GITIGNORE = "# local to this clone, never committed (written by mlog)\n*\n"
 _RUN_ID = re.compile(r"^\d{8}T\d{12}Z-[0-9a-f]{8}$")
+
+
+# Runs whose record failed verification in this process, for the CLI to warn about once
+# (like the ``warnings`` module: readers deep in the domain note, the front end reports).
+_UNVERIFIED: dict[str, list[str]] = {}
+
+
+def unverified_runs() -> dict[str, list[str]]:
+    """Every run whose integrity did not hold when it was read since the last :func:`forget`."""
+    return dict(_UNVERIFIED)
+
+
+def forget_unverified() -> None:
+    _UNVERIFIED.clear()
+
+
+def note_unverified(run_id: str, problems: list[str]) -> None:
+    """For readers that learn of a problem without loading the record (the ``ls`` index)."""
+    _UNVERIFIED[run_id] = list(problems)
+
+
+def sidecar_digests(run_dir: Path) -> dict[str, str]:
+    """:func:`records.sidecar_digest` of every entry of a run directory but the record.
+
+    A sub-directory or special file is listed too (with a digest of nothing readable), so it
+    can never hide beside a record unnoticed.
+    """
+    found = {}
+    try:
+        entries = sorted(os.scandir(run_dir), key=lambda e: e.name)
+    except FileNotFoundError:
+        return {}
+    for entry in entries:
+        if entry.name == RECORD_FILE:
+            continue
+        if entry.is_file(follow_symlinks=False):
+            with open(entry.path, "rb") as handle:
+                found[entry.name] = records.sidecar_digest(handle.read())
+        else:
+            found[entry.name] = "not a regular file"
+    return found
 
 
 @dataclass(frozen=True)
@@ -55,6 +96,7 @@ class Store:
         self.pending_dir = self.cache_dir / "pending"
         self.config_path = self.root / "config.yaml"
         self._config: Config | None = config
+        self.unverified: dict[str, list[str]] = {}
 
     # -- setup -------------------------------------------------------------
     def init(self) -> InitResult:
@@ -102,6 +144,19 @@ class Store:
             raise RecordError(f"object {object_id} is corrupt: its content does not match its hash")
         return data
 
+    def packages(self, record: dict[str, Any]) -> dict[str, str] | None:
+        """The run's installed packages, ``{name: version}`` sorted by name, read from the
+        object its record names; None when the record has no package list."""
+        object_id = ((record.get("environment") or {}).get("packages") or {}).get("object")
+        if not object_id:
+            return None
+        try:
+            lines = self.get_object(object_id).decode("utf-8").splitlines()
+        except UnicodeDecodeError:
+            raise RecordError(f"object {object_id} is not a package list") from None
+        pairs = (line.strip().partition("==") for line in lines)
+        return dict(sorted((name, version) for name, sep, version in pairs if sep and name))
+
     def _object_path(self, digest: str) -> Path:
         return self.objects_dir / digest[:2] / digest[2:]
 
@@ -124,14 +179,31 @@ class Store:
     def record_path(self, run_id: str) -> Path:
         return self.run_dir(run_id) / RECORD_FILE
 
-    def load_record(self, run_id: str) -> dict[str, Any]:
+    def load_record(self, run_id: str, *, verify: bool = True) -> dict[str, Any]:
+        """The record of a run. With ``verify`` (every reader but the index and the hooks),
+        one whose integrity does not hold is noted in :attr:`unverified` and
+        :func:`unverified_runs`, so that whatever shows it can mark it."""
         path = self.record_path(run_id)
         if not path.exists():
             raise NotFoundError(f"run {run_id} has no record at {self._shown(path)}")
         document = yamlio.load_file(path, allow_aliases=False)
         if not isinstance(document, dict):
             raise RecordError(f"{path}: a record must be a mapping")
+        if verify:
+            self.verify(run_id, document)
         return document
+
+    def verify(self, run_id: str, record: dict[str, Any]) -> list[str]:
+        """Integrity problems of a run's record and the files beside it; noted when any."""
+        found = records.integrity_problems(record, sidecar_digests(self.run_dir(run_id)))
+        if found:
+            self.mark_unverified(run_id, found)
+        return found
+
+    def mark_unverified(self, run_id: str, problems: list[str]) -> None:
+        """Note a run whose record cannot be trusted, for every reader to mark it."""
+        self.unverified[run_id] = list(problems)
+        note_unverified(run_id, problems)
 
     def write_run(self, run_id: str, record_text: str, sidecars: dict[str, bytes]) -> Path:
         """Build the run directory aside, then rename it into place in one step."""
