@@ -35,7 +35,7 @@ def test_json_shape_is_stable(cli: Any, three_runs: list[str]) -> None:
     rows = ls_json(cli, "--columns", "params.lr,params")
     assert set(rows[0]) == {
         "id", "alias", "model", "status", "started_at", "duration_s",
-        "commit", "dirty", "metrics", "note", "columns",
+        "commit", "dirty", "metrics", "note", "columns", "verified",
     }  # fmt: skip
     assert [row["id"] for row in rows] == three_runs[::-1]
     assert rows[0]["columns"] == {"params.lr": 0.01, "params": {"lr": 0.01}}
