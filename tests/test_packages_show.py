@@ -1,0 +1,42 @@
+"""The installed packages of a run are readable where people look: show, show --json, ls."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tests.conftest import Repo
+
+PYTHON = sys.executable
+NAME = "markdown-it-py"  # installed wherever mlog is (rich needs it), with a hyphen in its name
+VERSION = importlib.metadata.version(NAME)
+
+
+def test_show_lists_packages_and_ls_queries_them(repo: Repo, cli: Any) -> None:
+    done = cli("run", "--", PYTHON, "train.py")
+    assert done.exit_code == 0, done
+    shown = json.loads(cli("show", "latest", "--json").stdout)
+    packages = shown["packages"]
+    assert packages[NAME] == VERSION
+    assert list(packages) == sorted(packages)
+    assert len(packages) == shown["environment"]["packages"]["count"]
+    human = cli("show", "latest")
+    assert human.exit_code == 0, human
+    line = next(line for line in human.stdout.splitlines() if line.split()[:1] == [NAME])
+    assert line.split() == [NAME, VERSION], human
+    hit = cli("ls", "--json", "--where", f'packages.{NAME} = "{VERSION}"')
+    assert [row["alias"] for row in json.loads(hit.stdout)] == ["v1"], hit
+    miss = cli("ls", "--json", "--where", f'packages.{NAME} = "0.0.0"')
+    assert json.loads(miss.stdout) == [], miss
+    yaml_text = cli("show", "latest", "--yaml").stdout
+    assert "\npackages:" not in yaml_text  # --yaml is the record exactly as stored
+
+
+def test_diff_keeps_its_package_section(repo: Repo, cli: Any) -> None:
+    for _ in range(2):
+        assert cli("run", "--", PYTHON, "train.py").exit_code == 0
+    result = json.loads(cli("diff", "v1", "v2", "--json").stdout)
+    assert set(result["packages"]) >= {"added", "removed", "upgraded", "downgraded"}
