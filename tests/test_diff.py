@@ -192,7 +192,7 @@ def test_diff_json_has_a_stable_shape(repo: Repo, cli: Any) -> None:
     assert set(data) == {
         "a", "b", "a_chosen_as", "differs", "warnings", "params", "metrics", "series", "data",
         "artifacts", "signature", "code", "environment", "packages", "command", "resources",
-        "tampered",
+        "tampered", "stale",
     }  # fmt: skip
     auc = next(e for e in data["metrics"] if e["key"] == "auc")
     assert auc["verdict"] == "improved" and auc["old"] == 0.9 and auc["new"] == 0.95

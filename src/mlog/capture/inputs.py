@@ -214,7 +214,7 @@ def hash_artifacts(
     from mlog.capture.data import hash_artifact
 
     entries, warnings = [], []
-    for path in dict.fromkeys(_shown(store, p) for p in paths):
+    for path in dict.fromkeys(repo_relative_output(store, p) for p in paths):
         try:
             entry = hash_artifact(store, path, settings)
         except MlogError as exc:
@@ -225,7 +225,7 @@ def hash_artifacts(
     return entries, warnings
 
 
-def _shown(store: Store, path: str) -> str:
+def repo_relative_output(store: Store, path: str) -> str:
     """Repo-relative: declared paths already are, the API reports absolute ones."""
     try:
         return Path(os.path.abspath(store.repo_root / path)).relative_to(store.repo_root).as_posix()

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlog.capture import freshness
 from mlog.capture import metrics as metrics_capture
 from mlog.capture.options import RunOptions
 from mlog.capture.params import find_seed
@@ -63,6 +64,8 @@ class Prepared:
     metrics_files: list[str]
     patch: str
     hash_algorithm: str = "xxh3_128"
+    before: dict[str, Any] = field(default_factory=dict)  # output identities: capture.freshness
+    stale: set[str] = field(default_factory=set)  # outputs unchanged by the command (finish)
 
 
 def prepare(options: RunOptions, cwd: Path, *, store: Store | None = None) -> Prepared:
@@ -97,6 +100,7 @@ def prepare(options: RunOptions, cwd: Path, *, store: Store | None = None) -> Pr
         inputs.metrics_files,
         inputs.patch,
         config.hash_algorithm,
+        freshness.snapshot(root, [*inputs.metrics_files, *inputs.artifacts]),
     )
     return _reserve_alias(prepared)
 
@@ -226,6 +230,7 @@ def _pending_state(prepared: Prepared, mlog_pid: int, child_pid: int | None) -> 
         "metrics_files": prepared.metrics_files,
         "patch": prepared.patch,
         "hash_algorithm": prepared.hash_algorithm,
+        "before": prepared.before,
         "mlog_pid": mlog_pid,
         "mlog_started": _process_start(mlog_pid),
         "child_pid": child_pid,
@@ -261,10 +266,11 @@ def finish(prepared: Prepared, outcome: Outcome | None, recovered: str | None = 
     """Complete the record from the outcome and what the script reported; write it."""
     record = prepared.record
     store = prepared.store
+    prepared.stale = freshness.stale_paths(store.repo_root, prepared.before)
     reported = metrics_capture.read_spool(store.spool_path(prepared.run_id))
     _apply_outcome(record, outcome, recovered)
     sidecars: dict[str, bytes] = {}
-    for collect in (_reported, _file_metrics, _artifacts):
+    for collect in (_reported, _file_metrics, _artifacts, _stale_outputs):
         found = collect(prepared, reported)
         _assemble(record, found)
         sidecars.update(found.sidecars)
@@ -351,12 +357,13 @@ def _reported(prepared: Prepared, reported: metrics_capture.Reported) -> Collect
 def _file_metrics(prepared: Prepared, reported: metrics_capture.Reported) -> Collected:
     """Metrics from the declared metrics files, overridden by those logged through the API."""
     root = prepared.store.repo_root
-    found = [root / p for p in prepared.metrics_files if (root / p).exists()]
+    fresh = [p for p in prepared.metrics_files if p not in prepared.stale]
+    found = [root / p for p in fresh if (root / p).exists()]
     written = {p.relative_to(root).as_posix() for p in found}
     collected = Collected(
         warnings=[
             f"metrics file not written by the command: {missing}"
-            for missing in sorted(set(prepared.metrics_files) - written)
+            for missing in sorted(set(fresh) - written)
         ]
     )
     if found:
@@ -376,9 +383,36 @@ def _artifacts(prepared: Prepared, reported: metrics_capture.Reported) -> Collec
     from mlog.capture.inputs import hash_artifacts
 
     settings = HashSettings(algorithm=prepared.hash_algorithm)
-    paths = prepared.artifacts + reported.artifacts
-    artifacts, warnings = hash_artifacts(prepared.store, paths, settings)
+    paths = [p for p in prepared.artifacts if p not in _stale_artifacts(prepared, reported)]
+    artifacts, warnings = hash_artifacts(prepared.store, paths + reported.artifacts, settings)
     return Collected({"artifacts": artifacts}, warnings)
+
+
+def _stale_outputs(prepared: Prepared, reported: metrics_capture.Reported) -> Collected:
+    """Declared outputs the command left unchanged (``capture.freshness``): recorded apart,
+    never as this run's metrics or artifacts. What the script logs through the API (metrics,
+    ``mlog.log_artifact``) is its own claim and always fresh."""
+    from mlog.capture.data import HashSettings
+    from mlog.capture.inputs import hash_artifacts
+
+    files = [p for p in prepared.metrics_files if p in prepared.stale]
+    paths = sorted(_stale_artifacts(prepared, reported))
+    settings = HashSettings(algorithm=prepared.hash_algorithm)
+    artifacts = hash_artifacts(prepared.store, paths, settings)[0] if paths else []
+    stale = {"metrics_files": files, "artifacts": artifacts}
+    unchanged = "not written by this run (unchanged since before it started)"
+    return Collected(
+        {"stale": {key: value for key, value in stale.items() if value}},
+        [f"metrics file {unchanged}: {path}" for path in files]
+        + [f"artifact {unchanged}: {path}" for path in paths],
+    )
+
+
+def _stale_artifacts(prepared: Prepared, reported: metrics_capture.Reported) -> set[str]:
+    from mlog.capture.inputs import repo_relative_output
+
+    claimed = {repo_relative_output(prepared.store, p) for p in reported.artifacts}
+    return {p for p in prepared.artifacts if p in prepared.stale and p not in claimed}
 
 
 def _status(record: dict[str, Any], outcome: Outcome | None) -> str:
@@ -440,6 +474,7 @@ def _prepared_from_state(store: Store, run_id: str, state: dict[str, Any]) -> Pr
         metrics_files=list(state.get("metrics_files", [])),
         patch=state.get("patch", ""),
         hash_algorithm=state.get("hash_algorithm", "xxh3_128"),
+        before=dict(state.get("before") or {}),
     )
 
 

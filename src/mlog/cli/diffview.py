@@ -42,6 +42,11 @@ def render_diff(result: Mapping[str, Any]) -> None:
         if result[side].get("id") in result.get("tampered", []):
             name = escape(label(result[side]))
             ui.out().print(f"[bold red]TAMPERED[/] {name}: its record fails its integrity check")
+    for side, paths in (result.get("stale") or {}).items():
+        if paths:
+            name = escape(label(result[side]))
+            listed = escape(", ".join(paths))
+            ui.out().print(f"[yellow]stale[/] in {name} (not written by that run): {listed}")
     if not result["differs"] and not result["resources"] and not _any_listed(result):
         ui.out().print("no differences")
         return
@@ -319,6 +324,11 @@ def markdown_report(result: Mapping[str, Any]) -> str:
         f"> ⛔ **TAMPERED** `{label(result[side])}`: its record fails its integrity check\n"
         for side in ("a", "b")
         if result[side].get("id") in result.get("tampered", [])
+    ]
+    lines += [
+        f"> stale in `{label(result[side])}` (not written by that run): {', '.join(paths)}\n"
+        for side, paths in (result.get("stale") or {}).items()
+        if paths
     ]
     if not result["differs"]:
         lines.append("No differences.")

@@ -114,6 +114,13 @@ _PARTS: dict[str, Callable[[_Given], Any]] = {
 """How each part of the diff is computed; the sections table says which parts exist."""
 
 
+def stale_outputs(record: Mapping[str, Any]) -> list[str]:
+    """Declared outputs the run did not write (see ``capture.freshness``), sorted."""
+    stale = record.get("stale") or {}
+    paths = [*stale.get("metrics_files", []), *(a["path"] for a in stale.get("artifacts", []))]
+    return sorted(paths)
+
+
 def identity(record: Mapping[str, Any]) -> dict[str, Any]:
     code, command = record.get("code") or {}, record.get("command") or {}
     return {
@@ -474,6 +481,7 @@ def compare(
         warnings.append("a commit of these runs is not in this clone: commits and files not listed")
     result["warnings"] = warnings
     result["tampered"] = [run_id for run_id in (old_id, new_id) if run_id in store.unverified]
+    result["stale"] = {"a": stale_outputs(old), "b": stale_outputs(new)}
     return result
 
 

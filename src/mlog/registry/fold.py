@@ -507,6 +507,7 @@ def register(
     """Append a register event pinning the run, its commit and its artifact hashes."""
     person = who(store, by)
     record = load_verified_record(store, run_id, None)
+    _refuse_stale_artifacts(record)
     name = events.check_model_name(model or record.get("model") or "default")
     with store.lock("registry-actions"):
         state = _state_or_empty(store, name)
@@ -568,6 +569,16 @@ def _pinned_artifacts(record: dict[str, Any]) -> list[dict[str, Any]]:
         for a in record.get("artifacts") or []
         if a.get("present")
     ]
+
+
+def _refuse_stale_artifacts(record: dict[str, Any]) -> None:
+    """A run whose declared outputs were left by something earlier did not make that model."""
+    stale = [a["path"] for a in (record.get("stale") or {}).get("artifacts") or []]
+    if stale:
+        raise GateError(
+            f"run {record.get('alias')} did not write its artifacts: {', '.join(stale)} "
+            "unchanged since before it started (stale; register a run that produced them)"
+        )
 
 
 def load_verified_record(store: Store, run_id: str, pinned_hash: str | None) -> dict[str, Any]:
