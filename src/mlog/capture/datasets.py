@@ -25,6 +25,8 @@ URI_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 LFS_HEADER = b"version https://git-lfs.github.com/spec/v1"
 LFS_MAX_BYTES = 1024
 NOPROFILE = ":noprofile"
+_MD5 = re.compile(r"[0-9a-f]{32}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,11 @@ def _dvc_identity(out: Mapping[str, Any], where: str) -> dict[str, Any]:
     md5 = out.get("md5")
     if not isinstance(md5, str) or not md5:
         raise DataError(f"{where} has no md5 for its output (run `dvc commit` first)")
+    if not _MD5.fullmatch(md5.removesuffix(".dir")):
+        raise DataError(
+            f"{where}: md5 {md5!r} is not an MD5 digest (32 hex digits; fix the file or "
+            "re-run `dvc commit`)"
+        )
     directory = md5.endswith(".dir")
     return {
         "hash": "md5:" + md5.removesuffix(".dir"),
@@ -241,6 +248,11 @@ def lfs_pointer_entry(name: str, place: _Place) -> DataEntry | None:
     oid, size = fields.get("oid", ""), fields.get("size", "")
     if not oid.startswith("sha256:") or not size.isdigit():
         raise DataError(f"{place.recorded}: malformed git-lfs pointer (no oid sha256 or size)")
+    if not _SHA256.fullmatch(oid.removeprefix("sha256:")):
+        raise DataError(
+            f"{place.recorded}: malformed git-lfs pointer: oid {oid!r} is not a SHA-256 "
+            "(64 hex digits; restore the pointer with `git lfs pointer --file=...`)"
+        )
     return DataEntry(name, place.recorded, "lfs", oid, int(size), 1)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import sys
 from pathlib import Path
@@ -53,9 +54,27 @@ def read_params(paths: list[Path], repo_root: Path) -> tuple[dict[str, Any], lis
     params: dict[str, Any] = {}
     sources = []
     for path in paths:
-        params.update(flatten(read_structured(path, what="params")))
+        flat = flatten(read_structured(path, what="params"))
+        params.update({key: _plain(value, path, key) for key, value in flat.items()})
         sources.append(_display(path, repo_root))
     return params, sources
+
+
+def _plain(value: Any, path: Path, key: str) -> Any:
+    """A value a record can hold: dates and times become ISO text, anything else that JSON
+    cannot express (binary, sets) is refused before the command runs."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return [_plain(item, path, key) for item in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v, path, key) for k, v in value.items()}
+    raise ConfigError(
+        f"params file {path}: {key} holds a {type(value).__name__} value, which a record "
+        "cannot store (use a string, number, list or mapping)"
+    )
 
 
 def find_seed(params: dict[str, Any]) -> int | str | None:

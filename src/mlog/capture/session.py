@@ -91,6 +91,7 @@ def prepare(options: RunOptions, cwd: Path, *, store: Store | None = None) -> Pr
 
     inputs = capture_inputs(store, config, options, cwd, tree)
     record = _base_record(config.model, options, code, tree, cwd, root, inputs)
+    check_before_run(record)
     prepared = Prepared(
         store,
         "",
@@ -278,8 +279,7 @@ def finish(prepared: Prepared, outcome: Outcome | None, recovered: str | None = 
     _assemble(record, _validation(store, record))
     if sidecars:  # sealed with the record: an edit to any of them breaks its integrity
         record["sidecars"] = {name: records.sidecar_digest(data) for name, data in sidecars.items()}
-    sealed = records.seal(_drop_empty(record))
-    validate(sealed, "run", source=f"record of run {prepared.run_id}")
+    sealed = _valid_record(record)
     sidecars.update(_signature(store, sealed))
     path = store.write_run(prepared.run_id, yamlio.dumps(sealed), sidecars)
     store.drop_pending(prepared.run_id)
@@ -292,6 +292,35 @@ def finish(prepared: Prepared, outcome: Outcome | None, recovered: str | None = 
 def _assemble(record: dict[str, Any], found: Collected) -> None:
     record.update(found.sections)
     record["warnings"].extend(found.warnings)
+
+
+def _valid_record(record: dict[str, Any]) -> dict[str, Any]:
+    """The sealed record; a field the schema refuses is quoted or dropped and named in the
+    warnings, because a run that executed must be recorded (status and exit code kept)."""
+    from mlog.storage.schema import repair
+
+    body = records.seal(_drop_empty(record))
+    always = tuple(key for key in sections.KEYS if key not in sections.OPTIONAL)
+    notes = repair(body, "run", keep=always)
+    if notes:
+        body.setdefault("warnings", []).extend(notes)
+    sealed = records.seal(body)
+    validate(sealed, "run", source=f"record of run {record['id']}")
+    return sealed
+
+
+def check_before_run(record: dict[str, Any]) -> None:
+    """Refuse, before anything runs, input that would make the record fail its schema."""
+    from mlog.storage.schema import problems
+
+    trial = {**record, "id": records.new_id(), "alias": "v1"}
+    found = problems(records.seal(_drop_empty(trial)), "run")
+    if found:
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise UsageError(
+            f"this run's input cannot be recorded: {found[0]}{more} "
+            "(fix it and retry; the command was not started)"
+        )
 
 
 def _validation(store: Store, record: dict[str, Any]) -> Collected:

@@ -48,6 +48,55 @@ def problems(document: Any, schema: str) -> list[str]:
     return sorted(found)
 
 
+def violations(document: Any, schema: str) -> list[tuple[tuple[str | int, ...], str]]:
+    """Every schema violation as (path of the offending value, message), deepest first."""
+    found = [
+        (tuple(error.absolute_path), _short(error.message))
+        for error in _validator(schema).iter_errors(document)
+    ]
+    return sorted(found, key=lambda item: (-len(item[0]), [str(p) for p in item[0]]))
+
+
+def repair(document: dict[str, Any], schema: str, *, keep: tuple[str, ...] = ()) -> list[str]:
+    """Make ``document`` valid in place by quoting, then dropping, each offending value.
+
+    A value the schema refuses is first replaced by its JSON text (a string); if the field
+    cannot hold a string either, it is removed from its parent. Top-level fields named in
+    ``keep`` are never removed. Returns one note per field touched, naming it, so the
+    caller can record what was changed. Raises ``RecordError`` if that is not enough.
+    """
+    notes: list[str] = []
+    for _attempt in range(64):
+        found = violations(document, schema)
+        if not found:
+            return notes
+        path, message = found[0]
+        notes.append(_repair_one(document, schema, path, message, keep))
+    raise RecordError(f"cannot repair the {schema} document: {'; '.join(notes[-3:])}")
+
+
+def _repair_one(
+    document: dict[str, Any],
+    schema: str,
+    path: tuple[str | int, ...],
+    message: str,
+    keep: tuple[str, ...],
+) -> str:
+    where = ".".join(str(part) for part in path) or "(top)"
+    if not path or (len(path) == 1 and path[0] in keep):
+        raise RecordError(f"cannot repair the record: {where}: {message}")
+    parent: Any = document
+    for part in path[:-1]:
+        parent = parent[part]
+    value = parent[path[-1]]
+    if not isinstance(value, str):
+        parent[path[-1]] = json.dumps(value, sort_keys=True, default=str)
+        if not any(p[: len(path)] == path for p, _ in violations(document, schema)):
+            return f"record field {where} quoted as a string: {message}"
+    del parent[path[-1]]
+    return f"record field {where} dropped: {message}"
+
+
 def validate(
     document: Any, schema: str, *, source: str, error: type[MlogError] = RecordError
 ) -> None:

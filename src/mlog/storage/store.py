@@ -28,6 +28,7 @@ from mlog.storage.config import CONFIG_TEMPLATE, GITIGNORE, Config, load_config
 RECORD_FILE = "record.yaml"
 SERIES_FILE = "series.jsonl"
 PATCH_FILE = "patch.diff"
+RECORD_SIGNATURE_FILE = RECORD_FILE + ".sig"  # signing.SIGNATURE_SUFFIX, written when signing
 CACHE_GITIGNORE = "# local to this clone, never committed (written by mlog)\n*\n"
 _RUN_ID = re.compile(r"^\d{8}T\d{12}Z-[0-9a-f]{8}$")
 
@@ -52,7 +53,9 @@ def note_unverified(run_id: str, problems: list[str]) -> None:
 
 
 def sidecar_digests(run_dir: Path) -> dict[str, str]:
-    """:func:`records.sidecar_digest` of every entry of a run directory but the record.
+    """:func:`records.sidecar_digest` of every entry of a run directory but the record and
+    its signature (``record.yaml.sig`` signs the sealed record, so it cannot be inside the hash
+    it signs; the signature checks verify it).
 
     A sub-directory or special file is listed too (with a digest of nothing readable), so it
     can never hide beside a record unnoticed.
@@ -63,7 +66,7 @@ def sidecar_digests(run_dir: Path) -> dict[str, str]:
     except FileNotFoundError:
         return {}
     for entry in entries:
-        if entry.name == RECORD_FILE:
+        if entry.name in (RECORD_FILE, RECORD_SIGNATURE_FILE):
             continue
         if entry.is_file(follow_symlinks=False):
             with open(entry.path, "rb") as handle:
