@@ -27,6 +27,9 @@ BEFORE: dict[str, tuple[dict[str, str], tuple[str, ...], int, str]] = {
                 "md5 'notahash' is not an MD5 digest"),
     "params-binary": ({"bad.yaml": "blob: !!binary aGVsbG8=\n"}, ("-p", "bad.yaml"), 8,
                       "bad.yaml: blob holds a bytes value, which a record cannot store"),
+    "dvc-size": ({"data/raw.csv.dvc": DVC.replace("notahash", "ab" * 16).replace("12", "-5")},
+                 ("-d", "data/raw.csv.dvc"), 2,
+                 "this run's input cannot be recorded: data.raw.size: -5 is less than the minimum"),
     "config": ({".mlog/config.yaml": "schema_version: 1\nhash_algorithm: md4\n"}, (), 8,
                "hash_algorithm"),
 }  # fmt: skip
@@ -102,3 +105,25 @@ def test_repair_drops_a_field_that_cannot_be_quoted(repo: Repo, cli: Any) -> Non
         "record field command.exit_code dropped: [1] is not of type 'integer', 'null'",
     ], notes
     assert schema.problems(record, "run") == []
+
+
+def test_a_marker_left_after_the_record_was_written_is_cleared(repo: Repo, cli: Any) -> None:
+    """mlog killed between writing the record and removing its pending marker."""
+    import socket
+    import subprocess
+
+    assert cli("run", "--", "true").exit_code == 0
+    (run_id,) = repo.run_ids()
+    record = yamlio.load_file(repo.path / ".mlog" / "runs" / run_id / "record.yaml")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    state = {"alias": "v1", "record": record, "artifacts": [], "metrics_files": [], "patch": "",
+             "mlog_pid": dead.pid, "mlog_started": None, "child_pid": None,
+             "child_started": None, "host": socket.gethostname()}  # fmt: skip
+    marker = repo.path / ".mlog" / "cache" / "pending" / f"{run_id}.json"
+    marker.write_text(json.dumps(state))
+    assert run_id in cli("ls").stderr  # named as waiting for `mlog recover`
+    assert cli("recover").exit_code == 0
+    assert not marker.exists() and repo.run_ids() == [run_id]
+    again = cli("run", "--", "true")
+    assert again.exit_code == 0 and "run v2 " in again.stderr, again

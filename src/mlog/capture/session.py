@@ -477,6 +477,9 @@ def recover_orphans(store: Store) -> list[str]:
         for run_id, state in store.pending_runs().items():
             if not _is_orphan(state):
                 continue
+            if store.run_dir(run_id).exists():  # written, then killed before the marker went
+                store.drop_pending(run_id)
+                continue
             prepared = _prepared_from_state(store, run_id, state)
             why = f"mlog process {state.get('mlog_pid')} ended before the run finished"
             with contextlib.suppress(MlogError):
