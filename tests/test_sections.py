@@ -31,13 +31,15 @@ def _run(repo: Repo, cli: Any, layers: int) -> dict[str, Any]:
             "train.py": TRAIN.replace("LAYERS", str(layers)),
             "params.yaml": f"seed: {40 + layers}\nlr: 0.{layers}\n",
             "data/train.csv": f"x,y\n{layers},1\n",
+            "stale.json": '{"left": "by an earlier run"}',
             ".gitignore": "metrics.json\nmodel.bin\n",
         }
     )
     repo.commit(f"layers {layers}")
     result = cli(
         "run", "--params", "params.yaml", "--data", "train=data/train.csv",
-        "--metrics", "metrics.json", "--metrics", "never-written.json", "--artifact", "model.bin",
+        "--metrics", "metrics.json", "--metrics", "never-written.json", "--metrics", "stale.json",
+        "--artifact", "model.bin",
         "--note", f"note number {layers}", "--tag", f"team=t{layers}",
         "--data-window", "2026-01-01..2026-02-01", "--", PYTHON, "train.py",
     )  # fmt: skip

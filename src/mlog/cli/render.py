@@ -202,8 +202,8 @@ def _integrity(title: str, integrity: dict[str, Any]) -> None:
 
 
 def _stale(title: str, stale: dict[str, Any]) -> None:
-    pairs = [("metrics file", path) for path in stale.get("metrics_files") or []]
-    pairs += [("artifact", a.get("path")) for a in stale.get("artifacts") or []]
+    pairs = [("metrics_files", path) for path in stale.get("metrics_files") or []]
+    pairs += [("artifacts", a.get("path")) for a in stale.get("artifacts") or []]
     _pairs(title, pairs)
 
 
