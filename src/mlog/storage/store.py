@@ -39,7 +39,8 @@ _UNVERIFIED: dict[str, list[str]] = {}
 
 
 def unverified_runs() -> dict[str, list[str]]:
-    """Every run whose integrity did not hold when it was read since the last :func:`forget`."""
+    """Every run whose integrity did not hold when it was read, since the last
+    :func:`forget_unverified`."""
     return dict(_UNVERIFIED)
 
 
