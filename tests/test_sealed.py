@@ -186,3 +186,19 @@ def test_check_fails_when_a_registry_event_names_a_missing_run(
         and f"names run {sealed[0]}, whose record is missing" in f["message"]
         for f in found
     ), result
+
+
+def test_the_index_reads_a_run_with_sidecars_once(
+    repo: Repo, cli: Any, sealed: tuple[str, str]
+) -> None:
+    from mlog.query import index
+    from mlog.storage.store import Store
+
+    store = Store(repo.path)
+    with index.opened(store):
+        pass
+    with index.opened(store) as again:
+        assert (again.last_refresh.added, again.last_refresh.total) == (0, 2)
+    edit_series(repo, sealed[1])
+    with index.opened(store) as edited:
+        assert edited.last_refresh.added == 1

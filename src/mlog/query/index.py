@@ -184,17 +184,27 @@ def signature(path: str | Path) -> str | None:
     return f"{st.st_mtime_ns}:{st.st_size}:{st.st_ino}"
 
 
-def run_signature(run_dir: str) -> str | None:
-    """Change detector for a whole run: its record and every file sealed with it (an edit
-    to ``series.jsonl`` must be seen too). None when the run has no record."""
+def run_signature(run_dir: str, files: Iterable[str] = ()) -> str | None:
+    """Change detector for a whole run: its record, its directory (a file added or removed
+    beside the record changes the directory's mtime) and the sealed files named in
+    ``files`` (an edit in place of ``series.jsonl`` must be seen too). Two or three stats
+    per run, no listing. None when the run has no record."""
     record = signature(f"{run_dir}/{RECORD_FILE}")
     if record is None:
         return None
+    head = f"{record}|{signature(run_dir)}"
+    if not files:
+        return head
+    return head + "|" + json.dumps({n: signature(f"{run_dir}/{n}") for n in sorted(files)})
+
+
+def _sealed_names(sig: str | None) -> list[str]:
+    """The sealed file names a stored :func:`run_signature` covers."""
+    parts = (sig or "").split("|", 2)
     try:
-        others = sorted(e.name for e in os.scandir(run_dir) if e.name != RECORD_FILE)
-    except OSError:
-        return record
-    return "|".join([record, *(f"{n}={signature(f'{run_dir}/{n}')}" for n in others)])
+        return sorted(json.loads(parts[2])) if len(parts) == 3 else []
+    except (ValueError, TypeError):
+        return []
 
 
 class RunIndex:
@@ -209,11 +219,14 @@ class RunIndex:
 
     # -- refresh ----------------------------------------------------------------
     def scan(self, known: dict[str, str] | None = None) -> dict[str, str]:
-        """Signature of every run's record, from one directory listing and a stat per run
+        """Signature of every run, from one directory listing and a few stats per run
         (none for the runs whose signature ``known`` already gives)."""
         runs_dir, found, known = str(self.store.runs_dir), {}, known or {}
+        indexed = dict(self.conn.execute("SELECT id, sig FROM runs")) if not known else {}
         for run_id in self.store.run_ids():
-            sig = known.get(run_id) or run_signature(f"{runs_dir}/{run_id}")
+            sig = known.get(run_id) or run_signature(
+                f"{runs_dir}/{run_id}", _sealed_names(indexed.get(run_id))
+            )
             if sig is not None:
                 found[run_id] = sig
         return found
@@ -241,13 +254,17 @@ class RunIndex:
         Besides the record's own leaves, each installed package is a ``packages.<name>`` leaf
         holding its version, so ``--where 'packages.scikit-learn = "1.5.2"'`` works.
         """
+        run_dir = self.store.run_dir(run_id)
+        with contextlib.suppress(OSError):  # taken before reading, so a later edit is seen
+            names = [name for name in os.listdir(run_dir) if name != RECORD_FILE]
+            sig = run_signature(str(run_dir), names) or sig
         try:
             record = self.store.load_record(run_id, verify=False)
         except MlogError as exc:
             return sig, alias_from_head(self.store, run_id), str(exc), None, {}
         alias = str(record.get("alias", ""))
         number = int(alias[1:]) if alias[:1] == "v" and alias[1:].isdigit() else None
-        problems = records.integrity_problems(record, sidecar_digests(self.store.run_dir(run_id)))
+        problems = records.integrity_problems(record, sidecar_digests(run_dir))
         leaves = query.present_values(record)
         leaves.update({f"packages.{n}": v for n, v in self._packages(record).items()})
         return sig, number, None, json.dumps(problems) if problems else None, leaves
