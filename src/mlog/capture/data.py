@@ -120,4 +120,32 @@ def hash_artifact(store: Store, path: str, settings: HashSettings) -> dict[str, 
 
     root = str(store.repo_root)
     entry = resolve_artifact(path, repo_root=root, cwd=root, hasher=new_hasher(store, settings))
-    return entry.to_record()
+    record = entry.to_record()
+    if entry.present:
+        record.update(artifact_sha256(store, record, settings))
+    return record
+
+
+def artifact_sha256(store: Store, entry: dict[str, Any], settings: HashSettings) -> dict[str, Any]:
+    """sha256 beside the fast digest: what provenance verifiers (in-toto, SLSA) check.
+
+    A file gets its own sha256; a directory or glob gets the sha256 tree digest and the
+    sha256 of every file in it, with paths relative to the repository.
+    """
+    import dataclasses
+
+    hasher = new_hasher(store, dataclasses.replace(settings, algorithm="sha256", progress=None))
+    root, path = store.repo_root, entry["path"]
+    if entry.get("kind") == "glob":
+        tree = hasher.hash_glob(root, path)
+        prefix = ""
+    else:
+        tree = hasher.hash_path(root / path)
+        prefix = f"{path}/" if entry.get("kind") == "directory" else ""
+    if entry.get("kind") == "file":
+        return {"sha256": tree.digest}
+    files = [
+        {"path": f"{prefix}{item.path}", "sha256": item.digest.partition(":")[2]}
+        for item in tree.entries
+    ]
+    return {"sha256": tree.digest, "sha256_files": files}

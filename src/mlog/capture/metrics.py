@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -48,15 +49,22 @@ def _apply(reported: Reported, event: dict[str, Any]) -> None:
     elif kind == "metric":
         reported.metrics[event["name"]] = event["value"]
         if "step" in event:
-            reported.points.append(
-                {"name": event["name"], "step": int(event["step"]), "value": event["value"]}
-            )
+            point = {"name": event["name"], "step": int(event["step"]), "value": event["value"]}
+            if isinstance(event.get("time"), (int, float)):
+                point["time"] = point_time(float(event["time"]))
+            reported.points.append(point)
     elif kind == "artifact" and event["path"] not in reported.artifacts:
         reported.artifacts.append(str(event["path"]))
     elif kind == "note":
         reported.note = str(event["text"])
     elif kind == "signature":
         reported.signature = {"inputs": list(event["inputs"]), "outputs": event.get("outputs")}
+
+
+def point_time(epoch_seconds: float) -> str:
+    """When a series point was logged, UTC to the millisecond (what MLflow and warehouses keep)."""
+    moment = datetime.fromtimestamp(round(epoch_seconds, 3), tz=timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def read_metrics_files(paths: list[Path]) -> dict[str, Any]:

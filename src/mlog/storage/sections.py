@@ -56,6 +56,10 @@ SECTIONS: tuple[Section, ...] = (
     Section("tags", "tags", "user tags", header=True,
             not_compared="labels for finding runs, not inputs of the training",
             not_carded="labels for finding runs, not properties of the model"),
+    Section("imported", "imported", "the tool, run id and tracking URI an imported record "
+            "came from", optional=True,
+            not_compared="where the record came from, not how the model was trained",
+            not_carded="where the record came from, not a property of the model"),
     Section("code", "code", "commit, branch, remote, dirty flag and patch", diff=("code",),
             card="Model Details", summary=("code.commit", "code.dirty")),
     Section("command", "command", "argv, cwd, exit code, times, resources, user and host",
