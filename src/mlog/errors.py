@@ -34,6 +34,10 @@ class UsageError(MlogError):
     exit_code = 2
 
 
+class MissingExtraError(UsageError):
+    """An optional dependency is not installed; the message names the extra that brings it."""
+
+
 class NotARepoError(MlogError):
     """Not inside a git repository, git is missing, or the repository has no commit."""
 
@@ -104,7 +108,7 @@ EXIT_CODES: dict[int, str] = {
     0: "success",
     1: "failure: `mlog check` or `mlog diff --exit-code` found something, "
     "`mlog run --fail-on-regression` regressed, or a declared artifact is missing",
-    2: "usage error: bad option, argument or value",
+    2: "usage error: bad option, argument or value, or a missing optional extra",
     3: "unexpected internal error (rerun with --traceback and report it)",
     4: "not a git repository, git missing, or no commit yet",
     5: "working tree is dirty",

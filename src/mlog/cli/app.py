@@ -10,6 +10,7 @@ from mlog import __version__
 from mlog.cli import check as check_cli
 from mlog.cli import compare as compare_cli
 from mlog.cli import inspect, run, setup
+from mlog.cli import interop as interop_cli
 from mlog.cli import lineage as lineage_cli
 from mlog.cli import registry as registry_cli
 from mlog.cli import remote as remote_cli
@@ -60,6 +61,7 @@ compare_cli.register(app)
 report_cli.register(app)
 remote_cli.register(app)
 lineage_cli.register(app)
+interop_cli.register(app)
 
 # `mlog --help` lists commands in the order of the workflow, not of registration.
 HELP_ORDER = ("init", "run", "ls", "show", "diff", "champion", "register", "promote", "approve",
