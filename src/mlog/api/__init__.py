@@ -12,6 +12,7 @@ calls the domain packages and returns plain data. Nothing here prints.
 | :mod:`mlog.api.registry` | register, promote, approve, registry ls/history, deployable, card |
 | :mod:`mlog.api.audit` | check, hook |
 | :mod:`mlog.api.remote` | push, pull, fetch, deployable --remote, artifact status |
+| :mod:`mlog.api.interop` | import mlflow, export mlflow/in-toto/parquet, verify-provenance |
 """
 
 from __future__ import annotations

@@ -68,9 +68,11 @@ def import_runs(
     mlflow_client = client(tracking_uri)
     source = clean_uri(tracking_uri)
     result = ImportResult()
+    from mlog.query import index
+
     with store.lock():  # aliases are taken in order, as `mlog run` takes them
         known = _imported_index(store)
-        taken = set(store.alias_numbers().values())
+        taken = set(index.alias_numbers(store).values())
         taken.update(_alias_number(p.get("alias", "")) for p in store.pending_runs().values())
         for experiment, run in _all_runs(mlflow_client, experiments):
             existing = known.get((source, run.info.run_id)) or known.get(
