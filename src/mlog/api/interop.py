@@ -45,7 +45,7 @@ def _run_ids(store: Any, refs_: list[str], all_runs: bool) -> list[str]:
     return list(dict.fromkeys(refs.resolve(store, ref) for ref in refs_))
 
 
-def export_intoto(*, cwd: Path, ref: str, argv: list[str] | None = None) -> intoto.Statement:
+def export_intoto(*, cwd: Path, ref: str) -> intoto.Statement:
     """The in-toto Statement (SLSA Provenance v1) of a run or ``MODEL@VERSION``."""
     from mlog.interop import intoto
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from mlog.errors import MlogError, RecordError
 
-SCHEMAS = ("run", "config", "registry-event")
+SCHEMAS = ("run", "config", "registry-event", "intoto-provenance")
 
 
 @cache
