@@ -59,9 +59,7 @@ def validate_with_bindings(document: dict[str, Any]) -> None:
     json_format.ParseDict(document["predicate"], provenance_pb2.Provenance())
 
 
-def test_statement_follows_the_specs_and_subjects_match_sha256sum(
-    trained: Repo, cli: Any
-) -> None:
+def test_statement_follows_the_specs_and_subjects_match_sha256sum(trained: Repo, cli: Any) -> None:
     result = ok(cli("export", "in-toto", "latest", "-o", "prov.json"))
     assert "wrote prov.json (3 subject(s))" in result.stderr + result.stdout
     document = json.loads((trained.path / "prov.json").read_text())
