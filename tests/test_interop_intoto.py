@@ -144,7 +144,7 @@ def test_signed_envelope_verifies_and_tampering_is_caught(
     assert base64.b64decode(signature["sig"]).startswith(b"-----BEGIN SSH SIGNATURE-----")
     verified = ok(cli("verify-provenance", "prov.dsse.json", "--json"))
     assert json.loads(verified.stdout)["signatures"][0] == {
-        "keyid": signature["keyid"], "status": "ok", "by": "ada@example.com"
+        "keyid": signature["keyid"], "status": "ok", "by": "ada@example.com", "note": None
     }  # fmt: skip
 
     statement["subject"][0]["digest"]["sha256"] = "0" * 64  # claim another model

@@ -262,8 +262,10 @@ class Verification:
 
     def lines(self) -> list[str]:
         shown = [f"{s['status']:<9} {s['name']}" for s in self.subjects]
-        shown += [f"{s['status']:<9} signature {s['keyid']} {s.get('by') or ''}".rstrip()
-                  for s in self.signatures]  # fmt: skip
+        shown += [
+            f"{s['status']:<9} signature {s['keyid']} {s['by'] or s['note']}"
+            for s in self.signatures
+        ]
         return shown
 
     def to_json(self) -> dict[str, Any]:
@@ -329,22 +331,27 @@ def _check_signatures(
 
     allowed = signing.allowed_signers(store.repo_root)
     signed = pae(PAYLOAD_TYPE, payload)
-    found = []
+    found: list[dict[str, Any]] = []
     for entry in envelope.get("signatures") or []:
         keyid = str(entry.get("keyid", ""))
         if allowed is None:
-            found.append({"keyid": keyid, "status": "unknown", "by": "no allowed_signers file"})
+            found.append(_signature(keyid, None, "no allowed_signers file"))
             continue
         try:
             signature = base64.b64decode(str(entry.get("sig", "")), validate=True).decode("ascii")
         except ValueError:
-            found.append({"keyid": keyid, "status": "invalid", "by": None})
+            found.append(_signature(keyid, None, "sig is not base64"))
             continue
         by = signing.verify(signed, signature, allowed=allowed, namespace=NAMESPACE)
-        found.append({"keyid": keyid, "status": "ok" if by else "invalid", "by": by})
+        found.append(_signature(keyid, by, None if by else "no allowed key made it"))
     if not found:
-        found.append({"keyid": "", "status": "invalid", "by": "envelope has no signature"})
+        found.append(_signature("", None, "envelope has no signature"))
     return found
+
+
+def _signature(keyid: str, by: str | None, note: str | None) -> dict[str, Any]:
+    status = "ok" if by else "unknown" if note == "no allowed_signers file" else "invalid"
+    return {"keyid": keyid, "status": status, "by": by, "note": note}
 
 
 def _check_subject(store: Store, subject: dict[str, Any]) -> dict[str, Any]:
