@@ -136,6 +136,9 @@ def test_imported_records_are_valid_queryable_diffable_and_checked_as_imported(
     assert len(failed) == 1
     diff = ok(cli("diff", "v1", "v2", "--json"))
     assert json.loads(diff.stdout)["params"]
+    shown = ok(cli("show", "v1"))
+    assert "imported" in shown.stdout and source["good"] in shown.stdout
+    assert "in mlflow" in shown.stdout  # its artifact lives in MLflow, it is not missing
     checked = cli("check", "--json")
     report = json.loads(checked.stdout)
     assert checked.exit_code == 0 and report["ok"], checked

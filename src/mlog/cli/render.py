@@ -183,11 +183,16 @@ def _signature(signature: Any) -> None:
 
 def _artifacts(artifacts: list[dict[str, Any]]) -> None:
     rows = [
-        [a["path"], str(a.get("hash") or "MISSING"), ui.format_bytes(a.get("size"))]
+        [a["path"], str(a.get("hash") or _absent(a)), ui.format_bytes(a.get("size"))]
         for a in artifacts
     ]
     if rows:
         ui.table(["artifact", "hash", "size"], rows)
+
+
+def _absent(artifact: dict[str, Any]) -> str:
+    """An imported run's outputs live in the tool it came from, not in this repository."""
+    return f"in {artifact['source']}" if artifact.get("source") == "mlflow" else "MISSING"
 
 
 def _integrity(title: str, integrity: dict[str, Any]) -> None:
