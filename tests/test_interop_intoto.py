@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -213,3 +214,20 @@ def test_record_without_sha256_is_hashed_now_only_if_unchanged(trained: Repo, cl
     (trained.path / "model.pkl").write_bytes(b"retrained")
     changed = cli("export", "in-toto", old["id"])
     assert changed.exit_code == 10 and "changed since run" in changed.stderr, changed
+
+
+@pytest.mark.e2e
+def test_installed_mlog_exports_and_verifies(trained: Repo) -> None:
+    """The installed entry point, as CI and auditors call it."""
+    mlog = str(Path(sys.executable).parent / "mlog")
+    exported = subprocess.run(
+        [mlog, "export", "in-toto", "latest", "-o", "prov.json"],
+        cwd=trained.path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert exported.returncode == 0, exported.stderr
+    verified = subprocess.run(
+        [mlog, "verify-provenance", "prov.json"],
+        cwd=trained.path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert verified.returncode == 0, verified.stderr
+    assert "3/3 subject(s) match, unsigned" in verified.stderr

@@ -420,7 +420,8 @@ def _export_run(mlflow_client: Any, store: Store, run_id: str, experiment_id: st
 
     record = store.load_record(run_id)
     command = record["command"]
-    tags = export_tags(record, load_series(store, run_id))
+    points = load_series(store, run_id)
+    tags = export_tags(record, points)
     run = mlflow_client.create_run(
         experiment_id,
         start_time=iso_to_ms(command["started_at"]),
@@ -429,7 +430,7 @@ def _export_run(mlflow_client: Any, store: Store, run_id: str, experiment_id: st
     mlflow_id = run.info.run_id
     entities: list[Any] = [Param(k, v) for k, v in export_params(record["params"]).items()]
     entities += [RunTag(k, v) for k, v in tags.items()]
-    entities += [Metric(*m) for m in export_metrics(record, load_series(store, run_id))]
+    entities += [Metric(*m) for m in export_metrics(record, points)]
     _log(mlflow_client, mlflow_id, entities)
     mlflow_client.set_terminated(
         mlflow_id,
