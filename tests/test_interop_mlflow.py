@@ -164,6 +164,13 @@ def test_import_unknown_experiment(repo: Repo, cli: Any, source: dict[str, Any])
     assert result.stdout == "" and repo.run_ids() == []
 
 
+def test_import_refuses_a_bad_model_name(repo: Repo, cli: Any, source: dict[str, Any]) -> None:
+    result = cli("import", "mlflow", "--tracking-uri", source["uri"], "--model", "bad name")
+    assert result.exit_code == 2, result
+    assert result.stderr.startswith("error: invalid model name 'bad name'")
+    assert repo.run_ids() == []
+
+
 def test_missing_mlflow_names_the_extra(
     repo: Repo, cli: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

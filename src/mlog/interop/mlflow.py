@@ -65,6 +65,10 @@ def import_runs(
     store: Store, *, tracking_uri: str, experiments: list[str], model: str | None = None
 ) -> ImportResult:
     """Each MLflow run of ``experiments`` (all when empty) becomes a record, once."""
+    from mlog.registry.events import check_model_name
+
+    if model is not None:
+        check_model_name(model)
     mlflow_client = client(tracking_uri)
     source = clean_uri(tracking_uri)
     result = ImportResult()
