@@ -190,6 +190,16 @@ def test_bad_provenance_files(trained: Repo, cli: Any) -> None:
     assert wrong.exit_code == 9 and "schema violation" in wrong.stderr, wrong
 
 
+def test_an_edited_record_is_never_attested(trained: Repo, cli: Any) -> None:
+    [run_id] = trained.run_ids()
+    path = trained.path / ".mlog" / "runs" / run_id / "record.yaml"
+    path.write_text(path.read_text().replace("model: fraud", "model: other"))
+    result = cli("export", "in-toto", "latest")
+    assert result.exit_code == 9, result
+    assert "record content does not match its integrity hash" in result.stderr
+    assert result.stdout == ""
+
+
 def test_run_without_artifacts_has_nothing_to_attest(repo: Repo, cli: Any) -> None:
     ok(cli("run", "--", PYTHON, "train.py"))
     result = cli("export", "in-toto", "latest")

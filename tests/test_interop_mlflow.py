@@ -48,7 +48,8 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     }  # fmt: skip
     good = client.create_run(fraud, start_time=T0, tags=tags, run_name="good")
     run_id = good.info.run_id
-    for key, value in {"lr": "0.01", "depth": "6", "name": "rf", "ratio": "1e-3"}.items():
+    params = {"lr": "0.01", "depth": "6", "name": "rf", "ratio": "1e-3", "api_key": "sk-123"}
+    for key, value in params.items():
         client.log_param(run_id, key, value)
     for step in range(5):
         client.log_metric(run_id, "loss", 1.0 / (step + 1), step=step, timestamp=T0 + 1000 * step)
@@ -65,6 +66,10 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     client.set_terminated(bad.info.run_id, "FAILED", end_time=T0 + 101_000)
     elsewhere = client.create_run(other, start_time=T0 + 200_000)
     client.set_terminated(elsewhere.info.run_id, "KILLED", end_time=T0 + 200_500)
+    broken = client.create_experiment("broken", artifact_location=str(folder / "broken"))
+    garbage = {"mlog.model": "bad name", "mlog.series": "{not json", "mlog.artifacts": "["}
+    refused = client.create_run(broken, start_time=T0 + 300_000, tags=garbage)
+    client.set_terminated(refused.info.run_id, "FINISHED", end_time=T0 + 300_500)
     return {"uri": uri, "good": run_id, "bad": bad.info.run_id, "other": elsewhere.info.run_id}
 
 
@@ -108,7 +113,10 @@ def test_import_keeps_status_times_params_series_tags_data_and_artifacts(
     assert good["command"]["started_at"] == "2025-11-13T02:13:20.000000Z"
     assert good["command"]["ended_at"] == "2025-11-13T02:14:20.000000Z"
     assert good["command"]["argv"] == ["train.py"] and good["note"] == "more trees"
-    assert good["params"] == {"lr": 0.01, "depth": 6, "name": "rf", "ratio": "1e-3"}
+    assert good["params"] == {
+        "lr": 0.01, "depth": 6, "name": "rf", "ratio": "1e-3", "api_key": "[REDACTED]"
+    }  # fmt: skip
+    assert good["redactions"] == ["params.api_key"]  # secrets never land in git
     assert good["metrics"] == {"auc": 0.93, "loss": 0.2}
     assert good["tags"] == {"team": "risk"}
     assert good["code"]["commit"] == COMMIT and good["code"]["tree"] is None
@@ -126,7 +134,11 @@ def test_import_keeps_status_times_params_series_tags_data_and_artifacts(
 def test_imported_records_are_valid_queryable_diffable_and_checked_as_imported(
     repo: Repo, cli: Any, source: dict[str, Any]
 ) -> None:
-    ok(cli("import", "mlflow", "--tracking-uri", source["uri"]))
+    every = ok(cli("import", "mlflow", "--tracking-uri", source["uri"]))
+    assert "3 imported, 0 already here, 1 refused" in every.stderr, every
+    assert (
+        "warning: not imported: MLflow run" in every.stderr and "schema violation" in every.stderr
+    )
     repo.commit("import")
     valid = ok(cli("validate"))
     assert valid.stderr == "" or "error" not in valid.stderr, valid
@@ -153,7 +165,7 @@ def test_reimport_is_idempotent(repo: Repo, cli: Any, source: dict[str, Any]) ->
     again = json.loads(
         ok(cli("import", "mlflow", "--tracking-uri", source["uri"], "--json")).stdout
     )
-    assert again["imported"] == [] and len(again["skipped"]) == 3
+    assert again["imported"] == [] and len(again["skipped"]) == 4  # 3 here, 1 refused again
     assert repo.run_ids() == before and len(before) == 3
 
 

@@ -73,7 +73,11 @@ def import_mlflow_command(
         return
     for row in result.imported:
         ui.print_text(f"imported {row['mlflow_run']} as {row['note']} ({row['run']})")
-    ui.success(f"{len(result.imported)} imported, {len(result.skipped)} already here")
+    refused = [row for row in result.skipped if not row["run"]]
+    for row in refused:
+        ui.warning(f"not imported: MLflow run {row['mlflow_run']}: {row['note']}")
+    here = len(result.skipped) - len(refused)
+    ui.success(f"{len(result.imported)} imported, {here} already here, {len(refused)} refused")
 
 
 @handle_errors

@@ -18,7 +18,6 @@ from typing import Any
 
 from mlog import __version__
 from mlog.errors import DataError, RecordError, UsageError
-from mlog.storage import records
 from mlog.storage.store import SERIES_FILE, Store
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
@@ -37,9 +36,10 @@ class Statement:
 
 def statement(store: Store, run_id: str, *, ref: str | None = None) -> Statement:
     """The provenance of one run (``ref`` as the user named it: a run or MODEL@VERSION)."""
-    record = store.load_record(run_id)
-    if not records.integrity_matches(record):
-        raise RecordError(f"run {run_id} fails its integrity check (see `mlog check`)")
+    from mlog.registry import fold
+
+    pinned = fold.resolve_version(store, ref).run_hash if ref and "@" in ref else None
+    record = fold.load_verified_record(store, run_id, pinned)  # never attest an edited record
     document = {
         "_type": STATEMENT_TYPE,
         "subject": _subjects(store, record),

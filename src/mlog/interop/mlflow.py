@@ -14,10 +14,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlog.errors import NotFoundError, UsageError
+from mlog.errors import NotFoundError, RecordError, UsageError
 from mlog.interop.common import iso_to_ms, load_series, ms_to_iso, require, series_bytes
 from mlog.storage import records, yamlio
-from mlog.storage.redact import strip_url_credentials
+from mlog.storage.redact import redact_mapping, strip_url_credentials
 from mlog.storage.store import SERIES_FILE, Store
 
 SHA = re.compile(r"^[0-9a-f]{40}$")
@@ -87,7 +87,11 @@ def import_runs(
                 continue
             record, points = _record(mlflow_client, run, experiment, source, model, store)
             record["alias"] = f"v{max(taken, default=0) + 1}"
-            _write(store, record, points)
+            try:
+                _write(store, record, points)
+            except RecordError as exc:  # one bad run does not stop the others
+                result.skipped.append(_row(run, "", str(exc)))
+                continue
             taken.add(int(record["alias"][1:]))
             known[(source, run.info.run_id)] = record["id"]
             result.imported.append(_row(run, record["id"], record["alias"]))
@@ -156,16 +160,17 @@ def _record(
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     from mlog.capture.params import find_seed
 
-    info, tags = run.info, dict(run.data.tags)
+    info = run.info
+    tags = {key: strip_url_credentials(value) for key, value in run.data.tags.items()}
     from_mlog = "mlog.id" in tags
-    params = _params_in(dict(run.data.params), from_mlog)
+    params, redacted = redact_mapping(_params_in(dict(run.data.params), from_mlog), "params")
     metrics, points, series = _metrics_in(mlflow_client, run, tags)
     record: dict[str, Any] = {
         "schema_version": records.SCHEMA_VERSION,
         "id": _record_id(info, tags, source),
         "alias": "",
         "model": tags.get("mlog.model") or model or store.config().model,
-        "status": tags.get("mlog.status") or STATUS_IN.get(info.status, "interrupted"),
+        "status": _status_in(info.status, tags.get("mlog.status")),
         "note": tags.get("mlflow.note.content"),
         "tags": {k: v for k, v in tags.items() if not k.startswith(("mlflow.", "mlog."))},
         "imported": _imported_section(info, experiment, source, tags),
@@ -180,7 +185,15 @@ def _record(
     }
     if series:
         record["series"] = series
+    if redacted:
+        record["redactions"] = redacted
     return record, points
+
+
+def _status_in(mlflow_status: str, exported: str | None) -> str:
+    if exported in STATUS_OUT:
+        return str(exported)
+    return STATUS_IN.get(mlflow_status, "interrupted")
 
 
 def _record_id(info: Any, tags: dict[str, str], source: str) -> str:
@@ -239,7 +252,7 @@ def _metrics_in(
     """Final values, every point (step, value, time) and the series summary."""
     from mlog.capture.metrics import summarize_series
 
-    declared = json.loads(tags["mlog.series"]) if "mlog.series" in tags else None
+    declared = _json_tag(tags, "mlog.series")
     metrics: dict[str, Any] = dict(sorted(run.data.metrics.items()))
     points: list[dict[str, Any]] = []
     for name in metrics:
@@ -247,13 +260,22 @@ def _metrics_in(
             mlflow_client.get_metric_history(run.info.run_id, name),
             key=lambda m: (m.timestamp, m.step),
         )
-        is_series = name in declared if declared is not None else _looks_like_series(history)
+        listed = isinstance(declared, list)
+        is_series = name in declared if listed else _looks_like_series(history)
         if is_series:
             points.extend(_point(name, m) for m in history)
     for key, value in tags.items():
         if key.startswith("mlog.metric."):
-            metrics[key.removeprefix("mlog.metric.")] = json.loads(value)
+            metrics[key.removeprefix("mlog.metric.")] = _json_tag(tags, key, value)
     return metrics, points, summarize_series(points) if points else {}
+
+
+def _json_tag(tags: dict[str, str], key: str, default: Any = None) -> Any:
+    """A JSON value mlog exported as a tag; ``default`` when absent or not JSON."""
+    try:
+        return json.loads(tags[key]) if key in tags else default
+    except ValueError:
+        return default
 
 
 def _looks_like_series(history: list[Any]) -> bool:
@@ -283,8 +305,9 @@ def _code_in(tags: dict[str, str]) -> dict[str, Any]:
 
 
 def _command_in(info: Any, tags: dict[str, str]) -> dict[str, Any]:
-    if "mlog.command.argv" in tags:
-        argv = [str(a) for a in json.loads(tags["mlog.command.argv"])]
+    exported = _json_tag(tags, "mlog.command.argv")
+    if isinstance(exported, list):
+        argv = [str(a) for a in exported]
     else:
         argv = [tags["mlflow.source.name"]] if tags.get("mlflow.source.name") else []
     started = tags.get("mlog.started_at") or ms_to_iso(info.start_time) or records.utc_timestamp()
@@ -318,9 +341,9 @@ def _data_in(run: Any, tags: dict[str, str]) -> dict[str, Any]:
             "source_type": dataset.source_type,
             "context": context,
         }
-    for key, value in tags.items():
-        if key.startswith("mlog.data."):
-            entry = json.loads(value)
+    for key in tags:
+        entry = _json_tag(tags, key) if key.startswith("mlog.data.") else None
+        if isinstance(entry, dict):
             data[key.removeprefix("mlog.data.")] = entry
     return data
 
@@ -338,8 +361,9 @@ def _dataset_source(dataset: Any) -> str | None:
 
 
 def _artifacts_in(mlflow_client: Any, info: Any, tags: dict[str, str]) -> list[dict[str, Any]]:
-    if "mlog.artifacts" in tags:
-        return list(json.loads(tags["mlog.artifacts"]))
+    exported = _json_tag(tags, "mlog.artifacts")
+    if isinstance(exported, list):
+        return exported
     try:
         listed = _list_artifacts(mlflow_client, info.run_id, None)
     except Exception:  # an artifact store we cannot reach (credentials, network): paths unknown
