@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+import mlog
 from mlog.storage import records, yamlio
 from mlog.storage.schema import problems
 from mlog.storage.store import Store
@@ -82,7 +83,9 @@ def test_statement_follows_the_specs_and_subjects_match_sha256sum(trained: Repo,
     assert data["name"] == "data/train"
     assert data["digest"] == {"xxh3_128": run["data"]["train"]["hash"].split(":")[1]}
     details = document["predicate"]["runDetails"]
-    assert details["builder"]["id"] == "https://mlog.dev/builder/mlog-cli"
+    assert details["builder"] == {
+        "id": "https://mlog.dev/builder/mlog-cli", "version": {"mlog-cli": mlog.__version__}
+    }  # fmt: skip
     assert details["metadata"] == {
         "invocationId": run["id"],
         "startedOn": run["command"]["started_at"],

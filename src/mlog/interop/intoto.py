@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlog import __version__
 from mlog.errors import DataError, RecordError, UsageError
 from mlog.storage.store import SERIES_FILE, Store
 
@@ -196,10 +195,20 @@ def _run_details(store: Store, record: dict[str, Any]) -> dict[str, Any]:
     if command.get("ended_at"):
         metadata["finishedOn"] = command["ended_at"]
     return {
-        "builder": {"id": BUILDER_ID, "version": {"mlog-cli": __version__}},
+        "builder": {"id": BUILDER_ID, "version": {"mlog-cli": _version()}},
         "metadata": metadata,
         "byproducts": _byproducts(store, record["id"]),
     }
+
+
+def _version() -> str:
+    """The installed mlog's version (read from its metadata: the package root is above us)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("mlog-cli")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def _byproducts(store: Store, run_id: str) -> list[dict[str, Any]]:
