@@ -113,7 +113,10 @@ def test_verify_provenance_reports_a_changed_subject(trained: Repo, cli: Any) ->
     report = json.loads(result.stdout)
     status = {s["name"]: s["status"] for s in report["subjects"]}
     assert status == {"model.pkl": "missing", "out/plot.svg": "ok", "out/report.txt": "mismatch"}
-    assert result.stderr == "error: provenance does not verify: 1/3 subject(s) match, unsigned\n"
+    assert result.stderr == ""
+    human = cli("verify-provenance", "prov.json")
+    assert human.exit_code == 1 and "mismatch  out/report.txt" in human.stdout, human
+    assert human.stderr == "error: provenance does not verify: 1/3 subject(s) match, unsigned\n"
 
 
 def ssh_key(folder: Path, name: str) -> Path:

@@ -188,15 +188,16 @@ def verify_provenance_command(
     from mlog.errors import CheckFailed
 
     report = interop.verify_provenance(cwd=cwd(), path=path)
-    if json_output:
+    if json_output:  # the report is the output; the exit code says whether it verified
         ui.print_json(report.to_json())
-    else:
-        for line in report.lines():
-            ui.print_text(line)
+        if not report.ok:
+            raise typer.Exit(CheckFailed.exit_code)
+        return
+    for line in report.lines():
+        ui.print_text(line)
     if not report.ok:
         raise CheckFailed(f"provenance does not verify: {report.summary()}")
-    if not json_output:
-        ui.success(f"provenance verified: {report.summary()}")
+    ui.success(f"provenance verified: {report.summary()}")
 
 
 @handle_errors

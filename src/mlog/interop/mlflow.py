@@ -528,9 +528,10 @@ def export_tags(record: dict[str, Any], points: list[dict[str, Any]]) -> dict[st
     )
     for name, entry in (record.get("data") or {}).items():
         tags[f"mlog.data.{name}"] = json.dumps(entry, sort_keys=True)
+    last = {p["name"]: p["value"] for p in sorted(points, key=lambda p: p["step"])}
     for name, value in record["metrics"].items():
-        if not _is_number(value):
-            tags[f"mlog.metric.{name}"] = json.dumps(value)
+        if not _is_number(value) or (name in last and last[name] != value):
+            tags[f"mlog.metric.{name}"] = json.dumps(value)  # MLflow would say: the last point
     return {k: str(v) for k, v in tags.items() if v is not None and len(str(v)) <= MAX_TAG}
 
 
