@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -236,15 +235,22 @@ def sign(store: Store, signed: Statement) -> dict[str, Any]:
     """A DSSE envelope of the statement, signed with git's ssh signing key."""
     from mlog.storage import signing
 
+    key = signing.signing_key(store.repo_root)
+    if key is None:
+        raise UsageError(
+            "no signing key (set one: `git config gpg.format ssh` and "
+            "`git config user.signingkey ~/.ssh/id_ed25519.pub`)"
+        )
     payload = json.dumps(signed.document, sort_keys=True, separators=(",", ":")).encode()
-    with tempfile.TemporaryDirectory(prefix="mlog-key-") as scratch:
-        key = signing.signing_key(store.repo_root, Path(scratch))
-        signature = signing.sign(pae(PAYLOAD_TYPE, payload), key, namespace=NAMESPACE)
+    signature = signing.sign(key, pae(PAYLOAD_TYPE, payload), NAMESPACE)
     return {
         "payloadType": PAYLOAD_TYPE,
         "payload": base64.b64encode(payload).decode(),
         "signatures": [
-            {"keyid": key.fingerprint, "sig": base64.b64encode(signature.encode()).decode()}
+            {
+                "keyid": signing.fingerprint(key),
+                "sig": base64.b64encode(signature.encode()).decode(),
+            }
         ],
     }
 
@@ -336,14 +342,14 @@ def _check_structure(document: dict[str, Any], path: Path) -> None:
 def _check_signatures(
     store: Store, envelope: dict[str, Any], payload: bytes
 ) -> list[dict[str, Any]]:
-    from mlog.storage import signing
+    from mlog.registry.signatures import allowed_signers
 
-    allowed = signing.allowed_signers(store.repo_root)
+    allowed = allowed_signers(store)
     signed = pae(PAYLOAD_TYPE, payload)
     found: list[dict[str, Any]] = []
     for entry in envelope.get("signatures") or []:
         keyid = str(entry.get("keyid", ""))
-        if allowed is None:
+        if not allowed.is_file():
             found.append(_signature(keyid, None, "no allowed_signers file"))
             continue
         try:
@@ -351,11 +357,22 @@ def _check_signatures(
         except ValueError:
             found.append(_signature(keyid, None, "sig is not base64"))
             continue
-        by = signing.verify(signed, signature, allowed=allowed, namespace=NAMESPACE)
-        found.append(_signature(keyid, by, None if by else "no allowed key made it"))
+        found.append(_verified(keyid, signed, signature, allowed))
     if not found:
         found.append(_signature("", None, "envelope has no signature"))
     return found
+
+
+def _verified(keyid: str, signed: bytes, signature: str, allowed: Path) -> dict[str, Any]:
+    """Verified when a person allowed_signers names for the key made it over these bytes."""
+    from mlog.storage import signing
+
+    checked = signing.Verification(signing.UNKNOWN_KEY)
+    for person in signing.principals(signature, allowed) or [""]:
+        checked = signing.verify(signed, signature, person, allowed, NAMESPACE)
+        if checked.verified:
+            return _signature(keyid, checked.signer, None)
+    return _signature(keyid, None, checked.status)
 
 
 def _signature(keyid: str, by: str | None, note: str | None) -> dict[str, Any]:

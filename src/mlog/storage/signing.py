@@ -112,6 +112,30 @@ def verify(
     return Verification(UNKNOWN_KEY)
 
 
+def fingerprint(key: SigningKey) -> str:
+    """The key's ``SHA256:...`` fingerprint (what DSSE envelopes name as ``keyid``)."""
+    with tempfile.TemporaryDirectory(prefix="mlog-key-") as tmp:
+        path = key.path
+        if key.literal is not None:
+            path = str(Path(tmp, "key.pub"))
+            Path(path).write_text(key.literal.strip() + "\n")
+        done = _run(key.program, ["-l", "-E", "sha256", "-f", str(path)], b"")
+    if done.returncode != 0 or len(done.stdout.split()) < 2:
+        raise ConfigError(
+            f"ssh-keygen cannot read git's user.signingkey ({_last_line(done.stderr)}) "
+            "(check `git config user.signingkey`)"
+        )
+    return done.stdout.split()[1]
+
+
+def principals(signature: str, allowed_signers: Path | None) -> list[str]:
+    """Who ``allowed_signers`` lists for the key that made ``signature`` (not yet verified)."""
+    with tempfile.TemporaryDirectory(prefix="mlog-verify-") as tmp:
+        sig = Path(tmp, "message.sig")
+        sig.write_text(signature)
+        return _principals(sig, allowed_signers)
+
+
 def _principals(sig: Path, allowed_signers: Path | None) -> list[str]:
     if allowed_signers is None or not allowed_signers.is_file():
         return []
