@@ -387,9 +387,12 @@ def _list_artifacts(mlflow_client: Any, run_id: str, path: str | None) -> list[t
 def _write(store: Store, record: dict[str, Any], points: list[dict[str, Any]]) -> None:
     from mlog.storage.schema import validate
 
-    sealed = records.seal({k: v for k, v in record.items() if v is not None or k == "note"})
-    validate(sealed, "run", source=f"MLflow run {record['imported']['run_id']}")
     sidecars = {SERIES_FILE: series_bytes(points)} if points else {}
+    body = {k: v for k, v in record.items() if v is not None or k == "note"}
+    if sidecars:  # sealed with the record, like a captured run's
+        body["sidecars"] = {name: records.sidecar_digest(data) for name, data in sidecars.items()}
+    sealed = records.seal(body)
+    validate(sealed, "run", source=f"MLflow run {record['imported']['run_id']}")
     store.write_run(record["id"], yamlio.dumps(sealed), sidecars)
 
 
