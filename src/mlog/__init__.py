@@ -9,7 +9,6 @@ of mlog.
 
 from __future__ import annotations
 
-import math
 import os
 import time
 import warnings
@@ -59,11 +58,17 @@ def _emit(event: dict[str, Any]) -> None:
     import json  # here, not at the top: `import mlog` (and `mlog --version`) stay cheap
 
     line = (json.dumps(event, default=str, allow_nan=True) + "\n").encode("utf-8")
-    fd = os.open(spool, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
-        os.write(fd, line)  # one O_APPEND write per event: safe across processes
-    finally:
-        os.close(fd)
+        fd = os.open(spool, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line)  # one O_APPEND write per event: safe across processes
+        finally:
+            os.close(fd)
+    except OSError as exc:  # a full disk must not crash the training; the record will say so
+        if not _warned:
+            _warned = True
+            message = f"mlog: cannot log ({exc.strerror}): {spool}"
+            warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
 def log_param(name: str, value: Any) -> None:
@@ -175,7 +180,8 @@ def _plain(value: Any) -> Any:
     return _plain(item()) if callable(item) else str(value)
 
 
-def _number(value: Any) -> float | int | str:
+def _number(value: Any) -> float | int:
+    """A plain number; NaN and infinities stay numbers (the record writes .nan, .inf)."""
     item = getattr(value, "item", None)
     if callable(item):
         value = item()
@@ -183,5 +189,4 @@ def _number(value: Any) -> float | int | str:
         return int(value)
     if isinstance(value, int):
         return value
-    number = float(value)
-    return number if math.isfinite(number) else str(number)
+    return float(value)

@@ -6,6 +6,7 @@ place and ``docs/exit-codes.md`` can list them all.
 
 from __future__ import annotations
 
+import errno
 from typing import Any
 
 
@@ -92,6 +93,31 @@ class RemoteError(MlogError):
     exit_code = 12
 
 
+class StorageError(MlogError):
+    """mlog cannot write where it must: disk full, read-only, permission denied, or a symlink
+    under ``.mlog/`` that would lead the write outside the repository."""
+
+    exit_code = 13
+
+
+_OS_HINTS = {
+    errno.ENOSPC: "free some space, then retry",
+    errno.EDQUOT: "free some space within your quota, then retry",
+    errno.EROFS: "the file system is read-only; work in a writable clone",
+    errno.EACCES: "you may not write there; check its owner and permissions",
+    errno.EPERM: "you may not write there; check its owner and permissions",
+}
+OS_WRITE_ERRNOS = frozenset(_OS_HINTS)
+
+
+def os_error(exc: OSError, path: object = None, *, what: str = "cannot write") -> StorageError:
+    """One line for an OS error: the path, the cause in the system's words, what to do."""
+    where = path if path is not None else exc.filename
+    cause = exc.strerror or type(exc).__name__
+    hint = _OS_HINTS.get(exc.errno or 0, "check the path and retry")
+    return StorageError(f"{what} {where}: {cause} ({hint})")
+
+
 class CheckFailed(MlogError):
     """``mlog check`` or a hook found problems; the report itself has the details."""
 
@@ -119,4 +145,5 @@ EXIT_CODES: dict[int, str] = {
     10: "dataset or artifact cannot be hashed safely",
     11: "refused by a registry gate or state",
     12: "artifact remote unreachable, refusing access, or its backend not installed",
+    13: "cannot write under .mlog/: disk full, read-only, permission denied, or a symlink",
 }

@@ -13,7 +13,7 @@ from mlog.storage.flatten import flatten
 from mlog.storage.sections import SECTIONS
 
 if TYPE_CHECKING:
-    from mlog.capture.session import RunResult
+    from mlog.capture.session import Recovery, RunResult
     from mlog.storage.store import InitResult, Store
 
 __all__ = [
@@ -75,20 +75,26 @@ def run(options: RunOptions, *, cwd: Path, fail_on_regression: bool = False) -> 
         prepared.store.drop_pending(prepared.run_id)
         raise
     with session.deferred_interrupts():
-        result = session.finish(prepared, outcome)
+        try:
+            result = session.finish(prepared, outcome)
+        except (MlogError, OSError) as exc:  # it ran: keep its code, say what was not written
+            raise session.unwritten(prepared, outcome, exc) from None
     verdict = (result.record.get("validation") or {}).get("verdict")
     regressed = fail_on_regression and result.exit_code == 0 and verdict == "regressed"
     return RunReport(result, 1 if regressed else result.exit_code, regressed)
 
 
-def recover(*, cwd: Path) -> list[str]:
+def recover(*, cwd: Path) -> Recovery:
     """``mlog recover``: record every run whose mlog process died before writing it.
 
-    ``mlog run`` does the same before it starts; read-only commands never do.
+    ``mlog run`` does the same before it starts; read-only commands never do. A marker that
+    cannot be recorded is quarantined, and ``Recovery.quarantined`` says so.
     """
+    from mlog.capture.session import Recovery
+
     store = open_store(cwd)
     if not store.has_pending():
-        return []
+        return Recovery()
     from mlog.capture.session import recover_orphans
 
     return recover_orphans(store)

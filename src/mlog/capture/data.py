@@ -36,9 +36,10 @@ def new_hasher(store: Store, settings: HashSettings) -> Hasher:
     from mlog.storage.hashing import Hasher
 
     progress = settings.progress
+    path = store.cache_dir / "hashes.sqlite"
     return Hasher(
         settings.algorithm,
-        cache=HashCache(store.local_cache() / "hashes.sqlite"),
+        cache=HashCache(store.local_cache() / "hashes.sqlite") if store.safe_to_write(path) else None,
         rehash=settings.rehash,
         follow_symlinks=settings.follow_symlinks,
         on_total=progress.on_total if progress else None,

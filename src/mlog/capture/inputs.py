@@ -47,8 +47,9 @@ def capture_inputs(
     Paths from ``.mlog/config.yaml`` are relative to the repository root, paths given on
     the command line to the current folder (as git does), wherever mlog is started.
     """
-    from mlog.storage.redact import redact_argv, redact_mapping
+    from mlog.storage.redact import redact_argv, redact_mapping, redact_text
 
+    _refuse_oversize(options)
     root = store.repo_root
     argv, argv_redacted = redact_argv(list(options.argv))
     params, param_sources = read_params(
@@ -63,6 +64,8 @@ def capture_inputs(
     artifacts = [_artifact_path(store, p, root) for p in config.artifacts]
     artifacts += [_artifact_path(store, p, cwd) for p in options.artifacts]
     data, warnings = _hash_datasets(store, config, options, cwd)
+    raw_patch = gitio.tracked_patch(root) if tree.dirty else ""
+    patch = redact_text(raw_patch)
     return Inputs(
         argv=argv,
         tags={str(k): str(v) for k, v in tags.items()},
@@ -71,14 +74,17 @@ def capture_inputs(
         data=data,
         lineage=_lineage(config, options),
         environment=_environment(store, config, options),
-        redactions=sorted({*argv_redacted, *params_redacted, *tags_redacted}),
+        redactions=sorted(
+            {*argv_redacted, *params_redacted, *tags_redacted}
+            | ({"patch.diff"} if patch != raw_patch else set())
+        ),
         code_extra=_dirty_evidence(store, tree) if tree.dirty else {},
         artifacts=artifacts,
         metrics_files=[
             *(_repo_relative(root, _in_cwd(p, root)) for p in config.metrics_files),
             *(_repo_relative(root, _in_cwd(p, cwd)) for p in options.metrics_files),
         ],
-        patch=gitio.tracked_patch(root) if tree.dirty else "",
+        patch=patch,
         warnings=[*warnings, *_unpinned(data)],
     )
 
@@ -91,6 +97,15 @@ def _unpinned(data: dict[str, Any]) -> list[str]:
         for name, entry in data.items()
         if entry.get("kind") == "uri" and not entry.get("version")
     ]
+
+
+def _refuse_oversize(options: RunOptions) -> None:
+    """Inputs too big for a record are refused before anything runs."""
+    from mlog.storage.limits import oversize
+
+    problem = oversize({"note": options.note or ""}, "--note") or oversize(options.tags, "--tag")
+    if problem:
+        raise UsageError(f"too large to record: {problem} (shorten it)")
 
 
 def _in_cwd(path: str, cwd: Path) -> Path:

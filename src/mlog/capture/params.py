@@ -11,6 +11,7 @@ from typing import Any
 from mlog.errors import ConfigError, RecordError
 from mlog.storage import yamlio
 from mlog.storage.flatten import flatten
+from mlog.storage.limits import oversize
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -40,13 +41,23 @@ def _parse(raw: bytes, path: Path, what: str) -> Any:
     suffix = path.suffix.lower()
     try:
         if suffix == ".json":
-            return json.loads(raw.decode("utf-8"))
+            return json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_keys)
         if suffix == ".toml":
             return tomllib.loads(raw.decode("utf-8"))
         return yamlio.loads(raw, source=str(path))
     except (ValueError, RecordError) as exc:  # JSONDecodeError, TOMLDecodeError, UnicodeError
         reason = str(exc).splitlines()[0]
         raise ConfigError(f"malformed {what} file {path}: {reason}") from None
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refused when a key repeats (as YAML and TOML files are)."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
 
 
 def read_params(paths: list[Path], repo_root: Path) -> tuple[dict[str, Any], list[str]]:
@@ -57,6 +68,9 @@ def read_params(paths: list[Path], repo_root: Path) -> tuple[dict[str, Any], lis
         flat = flatten(read_structured(path, what="params"))
         params.update({key: _plain(value, path, key) for key, value in flat.items()})
         sources.append(_display(path, repo_root))
+    problem = oversize(params, "params")
+    if problem:
+        raise ConfigError(f"params too large to record: {problem} (declare fewer or smaller files)")
     return params, sources
 
 

@@ -3,7 +3,14 @@
 The child gets its own process group. When mlog owns the terminal, that group is
 made the foreground group, so Ctrl-C reaches the child exactly once (and
 progress bars and debuggers work); signals sent to mlog itself (``kill``, a
-scheduler's SIGTERM) are forwarded to the child's group.
+scheduler's SIGTERM) are forwarded to the child's group. A command that is still running
+``grace_s`` seconds after the first forwarded signal is killed (SIGKILL), so a command
+that ignores SIGTERM cannot keep mlog waiting forever.
+
+On Linux the child asks the kernel for SIGKILL when mlog dies (``PR_SET_PDEATHSIG``), so
+``kill -9`` of mlog does not leave the training running unrecorded; its own children
+(a launcher's workers) are not covered. Elsewhere there is no such signal: the child
+survives mlog, and the next ``mlog run`` records the run as interrupted once it ends.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -43,16 +51,19 @@ def run_child(
     env: Mapping[str, str],
     on_start: Callable[[int], None] | None = None,
     cwd: str | os.PathLike[str] | None = None,
+    grace_s: float = 30.0,
 ) -> Outcome:
     """Start ``argv``, wait for it with rusage, and report how it ended."""
     started = time.monotonic()
     received: list[int] = []
     group: list[int] = []
-    with _forwarding(group, received):
+    with _forwarding(group, received, grace_s) as stopper:
         child = _spawn(argv, env, cwd)
         group.append(child.pid)
         for signum in received:  # arrived before the child existed
             os.killpg(child.pid, signum)
+        if received:
+            stopper.start()
         if on_start is not None:
             on_start(child.pid)
         with _foreground(child.pid):
@@ -65,13 +76,54 @@ def _spawn(
     argv: Sequence[str], env: Mapping[str, str], cwd: str | os.PathLike[str] | None
 ) -> subprocess.Popen[bytes]:
     try:
-        if sys.version_info >= (3, 11):
-            return subprocess.Popen(list(argv), env=dict(env), cwd=cwd, process_group=0)
-        return subprocess.Popen(list(argv), env=dict(env), cwd=cwd, preexec_fn=os.setpgrp)
+        return subprocess.Popen(list(argv), env=dict(env), cwd=cwd, preexec_fn=_child_setup())
     except FileNotFoundError:
         raise UsageError(f"command not found: {argv[0]} (check the command after `--`)") from None
     except PermissionError:
         raise UsageError(f"command is not executable: {argv[0]}") from None
+
+
+def _child_setup() -> Callable[[], None]:
+    """What the child does between fork and exec: its own group, and (Linux) die with mlog."""
+    if not sys.platform.startswith("linux"):
+        return os.setpgrp
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    parent = os.getpid()
+
+    def setup() -> None:
+        os.setpgrp()
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # mlog died before the request took effect
+            os._exit(128 + signal.SIGKILL)
+
+    return setup
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+class _Stopper:
+    """Kills the child's group ``grace_s`` seconds after the first forwarded signal."""
+
+    def __init__(self, group: list[int], grace_s: float) -> None:
+        self._group, self._grace_s = group, grace_s
+        self._timer: threading.Timer | None = None
+
+    def start(self) -> None:
+        if self._timer is None and self._group:
+            self._timer = threading.Timer(self._grace_s, self._kill)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._group[0], signal.SIGKILL)
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
 
 
 def _outcome(returncode: int, received: list[int], elapsed: float, usage: object) -> Outcome:
@@ -88,17 +140,21 @@ def _outcome(returncode: int, received: list[int], elapsed: float, usage: object
 
 
 @contextlib.contextmanager
-def _forwarding(group: list[int], received: list[int]) -> Iterator[None]:
+def _forwarding(group: list[int], received: list[int], grace_s: float) -> Iterator[_Stopper]:
+    stopper = _Stopper(group, grace_s)
+
     def forward(signum: int, _frame: FrameType | None) -> None:
         received.append(signum)
         if group:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(group[0], signum)
+            stopper.start()
 
     previous = {sig: signal.signal(sig, forward) for sig in FORWARDED}
     try:
-        yield
+        yield stopper
     finally:
+        stopper.cancel()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 

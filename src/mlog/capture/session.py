@@ -8,6 +8,7 @@ warnings in the record, because a run that happened must always be recorded.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import resource
 import signal
@@ -26,11 +27,19 @@ from mlog.capture.options import RunOptions
 from mlog.capture.params import find_seed
 from mlog.capture.process import Outcome, run_child
 from mlog.capture.spool import RUN_ID_ENV, SPOOL_ENV
-from mlog.errors import DirtyTreeError, MlogError, UsageError
+from mlog.errors import (
+    DirtyTreeError,
+    MlogError,
+    RecordError,
+    StorageError,
+    UsageError,
+    os_error,
+)
 from mlog.query import index
 from mlog.registry import signatures
 from mlog.registry.events import check_model_name
 from mlog.storage import gitio, records, sections, yamlio
+from mlog.storage.limits import bound_record, bound_sections
 from mlog.storage.schema import validate
 from mlog.storage.store import PATCH_FILE, SERIES_FILE, Store
 
@@ -50,6 +59,7 @@ class RunResult:
     exit_code: int
     record: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    notices: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -66,6 +76,9 @@ class Prepared:
     hash_algorithm: str = "xxh3_128"
     before: dict[str, Any] = field(default_factory=dict)  # output identities: capture.freshness
     stale: set[str] = field(default_factory=set)  # outputs unchanged by the command (finish)
+    argv: tuple[str, ...] = ()  # as given: the record's copy is redacted and escaped
+    grace_s: float = 30.0
+    notices: list[str] = field(default_factory=list)  # about other runs (recoveries)
 
 
 def prepare(options: RunOptions, cwd: Path, *, store: Store | None = None) -> Prepared:
@@ -78,11 +91,11 @@ def prepare(options: RunOptions, cwd: Path, *, store: Store | None = None) -> Pr
     given = store is not None
     store = store or Store(gitio.repo_root(cwd))
     root = store.repo_root
+    store.check_writable()
     config = store.config()
     check_model_name(options.model or config.model)
     signatures.record_key(store)  # sign_records without a key: refuse before running
-    if not given:
-        recover_orphans(store)
+    recovery = Recovery() if given else recover_orphans(store)
     code = gitio.code_state(root)
     tree = gitio.working_tree(root)
     if tree.dirty and not options.allow_dirty:
@@ -90,7 +103,7 @@ def prepare(options: RunOptions, cwd: Path, *, store: Store | None = None) -> Pr
     from mlog.capture.inputs import capture_inputs
 
     inputs = capture_inputs(store, config, options, cwd, tree)
-    record = _base_record(config.model, options, code, tree, cwd, root, inputs)
+    record = storable(_base_record(config.model, options, code, tree, cwd, root, inputs))
     check_before_run(record)
     prepared = Prepared(
         store,
@@ -102,8 +115,22 @@ def prepare(options: RunOptions, cwd: Path, *, store: Store | None = None) -> Pr
         inputs.patch,
         config.hash_algorithm,
         freshness.snapshot(root, [*inputs.metrics_files, *inputs.artifacts]),
+        argv=options.argv,
+        grace_s=config.stop_grace_s,
+        notices=recovery.quarantined,
     )
     return _reserve_alias(prepared)
+
+
+def storable(record: dict[str, Any]) -> dict[str, Any]:
+    """Escape what is not UTF-8 and redact every string; both name what they touched."""
+    from mlog.storage.escape import escape_tree
+    from mlog.storage.redact import redact_record
+
+    record, escaped = escape_tree(record)
+    if escaped:
+        record["escaped"] = sorted({*record.get("escaped", []), *escaped})
+    return redact_record(record)
 
 
 def _dirty_message(paths: tuple[str, ...]) -> str:
@@ -249,9 +276,14 @@ def execute(prepared: Prepared, *, cwd: Path | None = None) -> Outcome:
 
     def remember_child(pid: int) -> None:
         state = _pending_state(prepared, os.getpid(), pid)
-        prepared.store.write_pending(prepared.run_id, state)
+        with contextlib.suppress(MlogError):  # the reserved marker stays; never stop the run
+            prepared.store.write_pending(prepared.run_id, state)
 
-    return run_child(prepared.record["command"]["argv"], env=env, on_start=remember_child, cwd=cwd)
+    outcome = run_child(
+        prepared.argv, env=env, on_start=remember_child, cwd=cwd, grace_s=prepared.grace_s
+    )
+    note_outcome(prepared, outcome)
+    return outcome
 
 
 @dataclass
@@ -275,18 +307,50 @@ def finish(prepared: Prepared, outcome: Outcome | None, recovered: str | None = 
         found = collect(prepared, reported)
         _assemble(record, found)
         sidecars.update(found.sidecars)
+    record["warnings"].extend(bound_sections(record))  # before the costly passes below
     record["status"] = _status(record, outcome)
     _assemble(record, _validation(store, record))
     if sidecars:  # sealed with the record: an edit to any of them breaks its integrity
         record["sidecars"] = {name: records.sidecar_digest(data) for name, data in sidecars.items()}
+    record = storable(record)
+    record["warnings"].extend(bound_record(record, _yaml_size))
     sealed = _valid_record(record)
     sidecars.update(_signature(store, sealed))
     path = store.write_run(prepared.run_id, yamlio.dumps(sealed), sidecars)
     store.drop_pending(prepared.run_id)
+    exit_code = _exit_code(sealed, outcome)
+    return RunResult(prepared.run_id, prepared.alias, exit_code, sealed, path, prepared.notices)
+
+
+def unwritten(prepared: Prepared, outcome: Outcome, exc: Exception) -> StorageError:
+    """The error for a run whose record could not be written: it exits with the command's code.
+
+    The pending marker (and the outcome noted beside it) stay, so the next ``mlog run`` (or
+    ``mlog recover``) records the run as what it was once the cause is fixed.
+    """
+    ended = f"signal {outcome.signal}" if outcome.signal else f"exit code {outcome.exit_code}"
+    cause = str(os_error(exc)) if isinstance(exc, OSError) else str(exc)
+    error = StorageError(
+        f"run {prepared.alias} ended ({ended}) but its record could not be written: {cause} "
+        "-- it stays pending and the next `mlog run` records it"
+    )
+    error.exit_code = outcome.exit_code
+    return error
+
+
+def _yaml_size(record: dict[str, Any]) -> int:
+    return len(yamlio.dumps(record).encode("utf-8"))
+
+
+def _exit_code(record: dict[str, Any], outcome: Outcome | None) -> int:
+    """The command's exit code, made to agree with the status: never 0 unless it succeeded."""
     exit_code = outcome.exit_code if outcome else 1
-    if exit_code == 0 and sealed["status"] == "failed":
-        exit_code = 1
-    return RunResult(prepared.run_id, prepared.alias, exit_code, sealed, path)
+    if exit_code == 0 and record["status"] == "failed":
+        return 1
+    if exit_code == 0 and record["status"] == "interrupted":
+        received = outcome.received if outcome else None
+        return 128 + signal.Signals[received].value if received else 130
+    return exit_code
 
 
 def _assemble(record: dict[str, Any], found: Collected) -> None:
@@ -350,6 +414,8 @@ def _apply_outcome(record: dict[str, Any], outcome: Outcome | None, recovered: s
     if outcome is None:
         command.update(exit_code=None, signal=None, recovered=recovered)
         return
+    if recovered:
+        command["recovered"] = recovered
     command.update(
         exit_code=None if outcome.signal else outcome.exit_code,
         signal=outcome.signal,
@@ -362,7 +428,7 @@ def _apply_outcome(record: dict[str, Any], outcome: Outcome | None, recovered: s
 
 def _reported(prepared: Prepared, reported: metrics_capture.Reported) -> Collected:
     """What the script logged through the Python API: params, note, series."""
-    from mlog.storage.redact import redact_mapping
+    from mlog.storage.redact import redact_mapping, redact_points
 
     record = prepared.record
     params, redacted = redact_mapping({**record["params"], **reported.params}, "params")
@@ -375,7 +441,7 @@ def _reported(prepared: Prepared, reported: metrics_capture.Reported) -> Collect
         found.sections["signature"] = reported.signature
     if reported.points:
         found.sections["series"] = metrics_capture.summarize_series(reported.points)
-        found.sidecars[SERIES_FILE] = metrics_capture.series_jsonl(reported.points)
+        found.sidecars[SERIES_FILE] = metrics_capture.series_jsonl(redact_points(reported.points))
     if prepared.patch:
         found.sidecars[PATCH_FILE] = prepared.patch.encode("utf-8")
     if reported.skipped_lines:
@@ -468,24 +534,71 @@ def orphans(store: Store) -> list[str]:
     return [run_id for run_id, state in store.pending_runs().items() if _is_orphan(state)]
 
 
-def recover_orphans(store: Store) -> list[str]:
-    """Record as interrupted every run whose mlog process died without writing it."""
-    recovered: list[str] = []
+@dataclass
+class Recovery:
+    """What ``recover_orphans`` did: runs recorded, and warnings about the ones it could not
+    record (moved aside when they never can be, left pending when the cause may pass)."""
+
+    recovered: list[str] = field(default_factory=list)
+    quarantined: list[str] = field(default_factory=list)
+
+
+def recover_orphans(store: Store) -> Recovery:
+    """Record every run whose mlog process died without writing it; never block on one.
+
+    A run whose command had ended is recorded as what it was (exit code, status, artifacts),
+    from the outcome mlog noted; otherwise as interrupted. A marker that cannot be recorded
+    is moved to ``.mlog/cache/quarantine/`` with a warning, so no later command trips on it.
+    """
+    recovery = Recovery()
     if not store.pending_dir.exists():
-        return recovered
+        return recovery
     with store.lock():
         for run_id, state in store.pending_runs().items():
-            if not _is_orphan(state):
+            if state and not _is_orphan(state):
                 continue
             if store.run_dir(run_id).exists():  # written, then killed before the marker went
                 store.drop_pending(run_id)
                 continue
-            prepared = _prepared_from_state(store, run_id, state)
-            why = f"mlog process {state.get('mlog_pid')} ended before the run finished"
-            with contextlib.suppress(MlogError):
-                finish(prepared, None, recovered=why)
-                recovered.append(run_id)
-    return recovered
+            try:
+                _recover(store, run_id, state)
+                recovery.recovered.append(run_id)
+            except (StorageError, OSError) as exc:  # passing (a full disk): it stays pending
+                recovery.quarantined.append(f"in-flight run {run_id} not recorded yet: {exc}")
+            except (MlogError, ValueError, KeyError, TypeError) as exc:
+                recovery.quarantined.append(_quarantine(store, run_id, exc))
+    return recovery
+
+
+def _recover(store: Store, run_id: str, state: dict[str, Any]) -> None:
+    if not state:
+        raise RecordError("its marker is unreadable")
+    prepared = _prepared_from_state(store, run_id, state)
+    noted = store.read_outcome(run_id)
+    mlog = f"mlog process {state.get('mlog_pid')}"
+    if noted is None:
+        finish(prepared, None, recovered=f"{mlog} ended before the run finished")
+        return
+    outcome = Outcome(**noted)
+    finish(prepared, outcome, recovered=f"{mlog} could not write the record when the run ended")
+
+
+def _quarantine(store: Store, run_id: str, exc: BaseException) -> str:
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    try:
+        where = store.quarantine_pending(run_id).relative_to(store.repo_root).as_posix()
+    except MlogError as moved:
+        return f"in-flight run {run_id} cannot be recorded ({reason}) nor moved aside ({moved})"
+    return (
+        f"in-flight run {run_id} cannot be recorded ({reason}); its marker was moved to "
+        f"{where}/ so it no longer blocks mlog"
+    )
+
+
+def note_outcome(prepared: Prepared, outcome: Outcome) -> None:
+    """Keep how the command ended beside its marker, so a recovery records what happened."""
+    with contextlib.suppress(MlogError, OSError):
+        prepared.store.write_outcome(prepared.run_id, dataclasses.asdict(outcome))
 
 
 def _is_orphan(state: dict[str, Any]) -> bool:

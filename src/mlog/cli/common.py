@@ -11,7 +11,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 import typer
 from typer.core import TyperCommand
 
-from mlog.errors import InternalError, MlogError
+from mlog.errors import OS_WRITE_ERRNOS, InternalError, MlogError, os_error
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -54,6 +54,10 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
         except Exception as exc:
             if state["traceback"] or os.environ.get("MLOG_TRACEBACK") == "1":
                 raise
+            if isinstance(exc, OSError) and exc.errno in OS_WRITE_ERRNOS:
+                failure = os_error(exc, what="cannot use")  # a full disk is not a bug
+                ui.error(str(failure))
+                raise typer.Exit(failure.exit_code) from None
             ui.error(f"unexpected error: {exc!r} (rerun with --traceback and report it)")
             raise typer.Exit(InternalError.exit_code) from None
         finally:

@@ -38,6 +38,7 @@ def register(app: typer.Typer) -> None:
 
 @handle_errors
 def run_command(
+    ctx: typer.Context,
     command: Annotated[
         list[str] | None,
         typer.Argument(
@@ -155,6 +156,7 @@ def run_command(
     from mlog.api.runs import RunOptions
     from mlog.cli.diffview import render_validation
 
+    _refuse_unknown_option(ctx, command or [])
     options = RunOptions(
         argv=tuple(command or ()),
         data=tuple(data or ()),
@@ -172,6 +174,8 @@ def run_command(
     )
     report = api.run(options, cwd=cwd(), fail_on_regression=fail_on_regression)
     result, record = report.result, report.result.record
+    for notice in result.notices:
+        ui.warning(notice)
     for warning in record.get("warnings", []):
         ui.warning(warning)
     render_validation(record.get("validation"), record["model"])
@@ -193,3 +197,19 @@ def _parse_tags(pairs: list[str]) -> dict[str, str]:
             raise UsageError(f"--tag {pair!r}: expected KEY=VALUE, e.g. --tag team=fraud")
         tags[key.strip()] = value
     return tags
+
+
+def _refuse_unknown_option(ctx: typer.Context, command: list[str]) -> None:
+    """A command never starts with ``-``: that is a mistyped mlog option, named as one."""
+    if not command or not command[0].startswith("-"):
+        return
+    import difflib
+
+    typed = command[0].partition("=")[0]
+    known = [name for param in ctx.command.params for name in param.opts if name.startswith("-")]
+    close = difflib.get_close_matches(typed, known, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]}?" if close else "see `mlog run --help`"
+    raise UsageError(
+        f"unknown mlog run option: {typed} ({hint} The command goes after `--`, "
+        "e.g. `mlog run --allow-dirty -- python train.py`)"
+    )

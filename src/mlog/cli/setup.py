@@ -21,7 +21,10 @@ def recover_command(json_output: JsonOption = False) -> None:
     """Record the runs whose mlog process was killed before it could write their record.
 
     Such a run is recorded as `interrupted`, with the metrics its script had logged and
-    a `command.recovered` note saying why. `mlog run` does this before starting a new run;
+    a `command.recovered` note saying why; a run whose command had ended (mlog could not
+    write the record, a full disk say) is recorded as what it was, exit code included. A
+    marker that cannot be recorded is moved to `.mlog/cache/quarantine/` with a warning.
+    `mlog run` does this before starting a new run;
     read-only commands (`ls`, `show`, ...) never write, and `mlog ls` names runs waiting here.
 
     Examples:
@@ -32,13 +35,15 @@ def recover_command(json_output: JsonOption = False) -> None:
     from mlog import ui
     from mlog.api import runs as api
 
-    recovered = api.recover(cwd=cwd())
+    recovery = api.recover(cwd=cwd())
+    for notice in recovery.quarantined:
+        ui.warning(notice)
     if json_output:
-        ui.print_json(recovered)
+        ui.print_json(recovery.recovered)
         return
-    for run_id in recovered:
-        ui.success(f"recorded orphaned run {run_id} as interrupted")
-    if not recovered:
+    for run_id in recovery.recovered:
+        ui.success(f"recorded orphaned run {run_id}")
+    if not (recovery.recovered or recovery.quarantined):
         ui.info("nothing to recover: no run ended without its record")
 
 

@@ -87,7 +87,10 @@ def opened(store: Store, *, new_only: bool = False) -> Iterator[RunIndex]:
 
 def _open_refreshed(store: Store, new_only: bool) -> RunIndex:
     """Open and refresh. A corrupt file is rebuilt; when the cache cannot be used at all
-    (read-only checkout, full disk, lock held too long) a throwaway in-memory index serves."""
+    (read-only checkout, full disk, lock held too long, a symlink under ``.mlog/``) a
+    throwaway in-memory index serves."""
+    if not store.safe_to_write(index_path(store)):
+        return _try_open(store, in_memory=True, new_only=new_only)
     try:
         return _try_open(store, in_memory=False, new_only=new_only)
     except sqlite3.OperationalError:

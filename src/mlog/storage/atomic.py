@@ -7,6 +7,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from mlog.errors import StorageError
+
 
 def write_bytes(path: Path, data: bytes) -> None:
     """Write via a temp file in the same directory, fsync, rename, fsync the directory."""
@@ -39,3 +41,21 @@ def fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def refuse_symlinks(base: Path, path: Path) -> None:
+    """Refuse ``base`` or any existing folder or file from it down to ``path`` being a symlink.
+
+    ``.mlog/`` comes with the repository, so a cloned repository could commit
+    ``.mlog/runs -> /home/you/.ssh``; a write through it would land outside the repository.
+    """
+    current = base
+    for part in ("", *path.relative_to(base).parts):
+        current = current / part if part else current
+        if current.is_symlink():
+            top = base.parent
+            shown = current.relative_to(top) if current.is_relative_to(top) else current
+            raise StorageError(
+                f"refusing to write through the symlink {shown} -> {os.readlink(current)} "
+                "(mlog never writes through symlinks under .mlog/; replace it with a folder)"
+            )

@@ -74,6 +74,7 @@ class Config:
     remote_options: dict[str, Any] = field(default_factory=dict)
     remote_push_on_register: bool = True
     remote_jobs: int | None = None
+    stop_grace_s: float = 30.0
     raw: dict[str, Any] = field(default_factory=dict)
 
 
@@ -120,5 +121,6 @@ def _from_document(document: dict[str, Any]) -> Config:
         remote_options=dict(document.get("remote_options") or {}),
         remote_push_on_register=document.get("remote_push_on_register", True),
         remote_jobs=document.get("remote_jobs"),
+        stop_grace_s=float(document.get("stop_grace_s", 30.0)),
         raw=document,
     )

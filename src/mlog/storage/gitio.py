@@ -5,19 +5,23 @@ GitPython is imported lazily so that ``mlog --help`` and ``import mlog`` stay fa
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from mlog.errors import NotARepoError
+from mlog.errors import MlogError, NotARepoError, StorageError
 from mlog.storage.redact import strip_url_credentials
 
 if TYPE_CHECKING:
     from git import Repo
 
 MLOG_DIR = ".mlog"
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,43 @@ def _git_module() -> Any:
     return git
 
 
+def _git_failures(func: Callable[P, R]) -> Callable[P, R]:
+    """Git refusing to work (a full disk, a read-only clone, another user's repository)
+    becomes one line with git's own words, instead of a raw ``GitCommandError``."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except Exception as exc:
+            failure = _git_failure(exc)
+            if failure is None:
+                raise
+            raise failure from None
+
+    return wrapper
+
+
+_STORAGE_WORDS = ("out of diskspace", "no space left", "read-only file system",
+                  "permission denied", "disk quota")  # fmt: skip
+
+
+def _git_failure(exc: Exception) -> MlogError | None:
+    if type(exc).__name__ != "GitCommandError":
+        return None
+    stderr = str(getattr(exc, "stderr", "") or "").strip().removeprefix("stderr:").strip(" '\n")
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    said = next((line for line in lines if line.startswith(("fatal:", "error:"))), "")
+    said = said.partition(":")[2].strip() or (lines[0] if lines else "")
+    if "dubious ownership" in said:
+        return NotARepoError(_git_refusal(stderr, Path.cwd()))
+    if any(word in stderr.lower() for word in _STORAGE_WORDS):
+        return StorageError(
+            f"git cannot write: {said} (free space or make it writable, then retry)"
+        )
+    return None
+
+
 def open_repo(start: Path) -> Repo:
     """Open the repository containing ``start``; a clear error when there is none."""
     git = _git_module()
@@ -82,10 +123,50 @@ def repo_root(start: Path) -> Path:
     for folder in (here, *here.parents):
         marker = folder / ".git"
         if marker.is_dir() and (marker / "HEAD").is_file():
+            if _owned_by_someone_else(folder):
+                _ask_git_about_ownership(folder)
             return folder
         if marker.exists():
             break  # a worktree or submodule (.git file): let git resolve it
     return _repo_root_from_git(start)
+
+
+def _owned_by_someone_else(folder: Path) -> bool:
+    """Cheap pre-check; git itself decides (it honours the user's ``safe.directory``)."""
+    if "GIT_TEST_ASSUME_DIFFERENT_OWNER" in os.environ:  # git's own switch for this check
+        return True
+    try:
+        return folder.stat().st_uid != os.geteuid()
+    except (OSError, AttributeError):
+        return False
+
+
+def _ask_git_about_ownership(folder: Path) -> None:
+    """Raise git's own message when git refuses the repository (never sets safe.directory)."""
+    import subprocess
+
+    done = subprocess.run(
+        [os.environ.get("GIT_PYTHON_GIT_EXECUTABLE", "git"), "rev-parse", "--git-dir"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        errors="replace",
+        check=False,
+    )
+    if done.returncode != 0:
+        raise NotARepoError(_git_refusal(done.stderr, folder))
+
+
+def _git_refusal(stderr: str, folder: Path) -> str:
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    first = next((line for line in lines if line.startswith("fatal:")), lines[0] if lines else "")
+    reason = first.removeprefix("fatal:").strip() or f"git cannot open {folder}"
+    if "dubious ownership" in reason:
+        return (
+            f"git refuses the repository: {reason} (it belongs to another user: work in your own "
+            f"clone, or if you trust it run `git config --global --add safe.directory {folder}`)"
+        )
+    return f"git refuses the repository at {folder}: {reason}"
 
 
 def _repo_root_from_git(start: Path) -> Path:
@@ -98,6 +179,7 @@ def _repo_root_from_git(start: Path) -> Path:
         repo.close()
 
 
+@_git_failures
 def code_state(root: Path) -> CodeState:
     """Commit, tree, branch, describe, remote and shallowness of HEAD, in two git calls."""
     git = _git_module()
@@ -144,6 +226,7 @@ def _remote_url(repo: Repo) -> str | None:
     return strip_url_credentials(str(url)) if url else None
 
 
+@_git_failures
 def working_tree(root: Path) -> WorkingTree:
     """Dirty paths from ``git status``, ignoring mlog's own directory.
 
@@ -184,6 +267,7 @@ def _parse_status(raw: str) -> WorkingTree:
     return WorkingTree(tuple(modified), tuple(staged), tuple(untracked), every)
 
 
+@_git_failures
 def tracked_patch(root: Path) -> str:
     """Unified diff of staged and unstaged changes to tracked files, against HEAD."""
     repo = open_repo(root)
@@ -210,6 +294,7 @@ class CodeHistory:
     files: tuple[tuple[str, int | None, int | None], ...] = ()
 
 
+@_git_failures
 def code_history(root: Path, old: str, new: str, *, limit: int = 50) -> CodeHistory:
     """What happened to the code between two runs' commits; tolerates commits not in this clone."""
     repo = open_repo(root)
@@ -283,6 +368,7 @@ class Reachable:
     shallow: bool
 
 
+@_git_failures
 def history_changes(root: Path, prefixes: tuple[str, ...]) -> list[PathChange]:
     """Every commit of HEAD's history that modified or deleted a path under ``prefixes``.
 
@@ -314,6 +400,7 @@ def _parse_log_changes(text: str) -> list[PathChange]:
     return changes
 
 
+@_git_failures
 def uncommitted_changes(
     root: Path, prefixes: tuple[str, ...], *, staged_only: bool
 ) -> list[PathChange]:
@@ -334,6 +421,7 @@ def uncommitted_changes(
     ]
 
 
+@_git_failures
 def staged_files(root: Path) -> list[str]:
     """Paths added, copied, modified or renamed in the index (what the next commit adds)."""
     repo = open_repo(root)
@@ -345,6 +433,7 @@ def staged_files(root: Path) -> list[str]:
     return [line for line in text.splitlines() if line]
 
 
+@_git_failures
 def reachable(root: Path) -> Reachable:
     """Commits and trees reachable from any ref or HEAD, and whether the clone is shallow."""
     repo = open_repo(root)

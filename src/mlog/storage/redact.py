@@ -25,6 +25,18 @@ replaced by the marker (a lone user name may itself be a token, as in
 ``https://ghp_xxx@github.com``), except a password-less user of ``ssh``/``git+ssh`` URLs
 (``ssh://git@host/x`` is an account name, not a secret). scp-style ``git@github.com:org/r.git``
 has no scheme and is left alone. Query parameters with secret names are redacted too.
+
+Shape rule (:func:`redact_text`): values that look like a credential whatever their name are
+redacted in any text: GitHub tokens (``ghp_``, ``gho_``, ``ghs_``, ``github_pat_``...), AWS
+access key ids (``AKIA``/``ASIA`` + 16), OpenAI-style keys (``sk-...``), Slack tokens
+(``xoxb-``...), JWTs (``eyJ...``.``eyJ...``.sig) and the credential after ``Bearer``/``Basic``;
+in free text (a note, the ``--allow-dirty`` patch) ``NAME: value`` and ``NAME=value`` with a
+secret NAME too.
+
+A record passes through :func:`redact_record` last, so every string in it is covered, and its
+``redactions`` list names every place that holds the marker. Limits: a secret given to a short
+option (``-p hunter2``, where only the script knows ``-p`` means ``--password``) or under an
+innocent name in a shape not listed above cannot be recognised.
 """
 
 from __future__ import annotations
@@ -70,6 +82,18 @@ _SSH_SCHEMES = frozenset({"ssh", "git+ssh", "ssh+git"})
 _URL_PATTERN = re.compile(r"\b([A-Za-z][A-Za-z0-9+.\-]*)://([^\s\"'<>]+)")
 _USERINFO_PATTERN = re.compile(r"^([^/?#]*)@")
 _QUERY_PARAM_PATTERN = re.compile(r"([?&;])([^=&;#]+)=([^&;#]*)")
+_TOKEN_PATTERN = re.compile(
+    r"(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})"
+    r"|(?<![A-Za-z0-9])(?:AKIA|ASIA)[0-9A-Z]{16}(?![0-9A-Za-z])"
+    r"|(?<![A-Za-z0-9_-])sk-[A-Za-z0-9_-]{20,}"
+    r"|(?<![A-Za-z0-9_-])xox[abposre]-[A-Za-z0-9-]{10,}"
+    r"|(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}"
+)
+_SCHEME_PATTERN = re.compile(r"\b(Bearer|Basic|Token)(\s+)(?!\[REDACTED\])[A-Za-z0-9._~+/=-]{6,}")
+_TEXT_ASSIGNMENT = re.compile(
+    r"(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*)(?P<sep>[\"']?[ \t]*[:=][ \t]*)"
+    r"(?:\"(?P<dq>[^\"\n]*)\"|'(?P<sq>[^'\n]*)'|(?P<bare>[^\s,;}\]\"']+))"
+)
 _ASSIGNMENT_PATTERN = re.compile(r"^(\+{0,2}[A-Za-z_][A-Za-z0-9_.\-]*)=(.*)$", re.DOTALL)
 
 
@@ -130,6 +154,28 @@ def _redact_query_param(match: re.Match[str]) -> str:
     return f"{separator}{name}={value}"
 
 
+def redact_tokens(text: str) -> str:
+    """Replace credential-shaped values (see the module doc) anywhere in ``text``."""
+    text = _TOKEN_PATTERN.sub(REDACTED, text)
+    return _SCHEME_PATTERN.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+
+
+def redact_text(text: str) -> str:
+    """URL credentials, credential-shaped values and ``secret_name: value`` in free text."""
+    return _TEXT_ASSIGNMENT.sub(_redact_assignment, redact_tokens(strip_url_credentials(text)))
+
+
+def _redact_assignment(match: re.Match[str]) -> str:
+    group = next(g for g in ("dq", "sq", "bare") if match.group(g) is not None)
+    value = match.group(group)
+    if not is_secret_name(match.group("name")) or value in ("", REDACTED):
+        return match.group(0)
+    if value.lower() in ("true", "false", "null", "none"):
+        return match.group(0)
+    start, end = (index - match.start() for index in match.span(group))
+    return match.group(0)[:start] + REDACTED + match.group(0)[end:]
+
+
 def redact_argv(argv: Sequence[str], prefix: str = "command.argv") -> tuple[list[str], list[str]]:
     """Redact secret option values, ``NAME=value`` assignments and URL credentials in argv.
 
@@ -160,11 +206,11 @@ def _redact_argument(argument: str) -> tuple[str, bool]:
         name, equals, _value = argument[2:].partition("=")
         if is_secret_name(name):
             return (f"--{name}={REDACTED}" if equals else argument), not equals
-        return strip_url_credentials(argument), False
+        return redact_tokens(strip_url_credentials(argument)), False
     assignment = _ASSIGNMENT_PATTERN.match(argument)
     if assignment and is_secret_name(assignment.group(1)):
         return f"{assignment.group(1)}={REDACTED}", False
-    return strip_url_credentials(argument), False
+    return redact_tokens(strip_url_credentials(argument)), False
 
 
 def _is_option_value(argv: Sequence[str], index: int) -> bool:
@@ -202,8 +248,68 @@ def _redact_value(value: Any, path: str, paths: list[str]) -> Any:
     if isinstance(value, (list, tuple)):
         return [_redact_value(item, f"{path}[{i}]", paths) for i, item in enumerate(value)]
     if isinstance(value, str):
-        stripped = strip_url_credentials(value)
+        stripped = redact_tokens(strip_url_credentials(value))
         if stripped != value:
             paths.append(path)
         return stripped
     return value
+
+
+# -- the last pass over everything a run writes ----------------------------------------------
+_NOT_SCANNED = frozenset({"schema_version", "id", "redactions", "integrity", "series"})
+
+
+def redact_record(record: dict[str, Any]) -> dict[str, Any]:
+    """Redact every string of a record and list every place holding the marker, in place.
+
+    Runs over sections already redacted on capture too: their places are listed here as well,
+    so ``redactions`` names environment variables, ``code.remote`` and ``note`` alike.
+    """
+    paths = set(record.get("redactions") or ())
+    for section, value in list(record.items()):
+        if section in _NOT_SCANNED:
+            continue
+        if section == "command" and isinstance(value, Mapping):
+            argv, _ = redact_argv(value.get("argv") or [])
+            value = {**value, "argv": argv}
+        redacted, _ = redact_mapping({section: value})
+        if section == "note" and isinstance(redacted[section], str):
+            redacted[section] = redact_text(redacted[section])
+        record[section] = redacted[section]
+        _marked(record[section], section, paths)
+    if isinstance(record.get("series"), Mapping):
+        record["series"] = _redact_series(record["series"], paths)
+    record["redactions"] = sorted(paths)
+    return record
+
+
+def _marked(value: Any, path: str, paths: set[str]) -> None:
+    """Collect the paths of every value that is, or holds, the marker."""
+    if isinstance(value, str):
+        if REDACTED in value:
+            paths.add(path)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _marked(item, f"{path}.{key}", paths)
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _marked(item, f"{path}[{index}]", paths)
+
+
+def _redact_series(series: Mapping[str, Any], paths: set[str]) -> dict[str, Any]:
+    """A series of a secret-named metric keeps its shape; its values become null."""
+    result = {}
+    for name, summary in series.items():
+        if is_secret_name(name) and isinstance(summary, Mapping):
+            summary = {**summary, "min": None, "max": None, "last": None}
+            paths.add(f"series.{name}")
+        result[name] = summary
+    return result
+
+
+def redact_points(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Series points (the sidecar) of secret-named metrics lose their values."""
+    return [
+        {**point, "value": None} if is_secret_name(str(point.get("name", ""))) else point
+        for point in points
+    ]

@@ -21,7 +21,7 @@ from typing import Any
 
 import xxhash
 
-from mlog.errors import NotFoundError, RecordError
+from mlog.errors import MlogError, NotFoundError, RecordError, os_error
 from mlog.storage import atomic, records, yamlio
 from mlog.storage.config import CONFIG_TEMPLATE, GITIGNORE, Config, load_config
 
@@ -31,6 +31,16 @@ PATCH_FILE = "patch.diff"
 RECORD_SIGNATURE_FILE = RECORD_FILE + ".sig"  # signing.SIGNATURE_SUFFIX, written when signing
 CACHE_GITIGNORE = "# local to this clone, never committed (written by mlog)\n*\n"
 _RUN_ID = re.compile(r"^\d{8}T\d{12}Z-[0-9a-f]{8}$")
+OUTCOME_BYTES = 512  # room reserved before the command starts, so it can be filled on a full disk
+
+
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """OS errors of a write become one ``StorageError`` line naming the path and the cause."""
+    try:
+        yield
+    except OSError as exc:
+        raise os_error(exc, path) from None
 
 
 # Runs whose record failed verification in this process, for the CLI to warn about once
@@ -111,7 +121,7 @@ class Store:
             (self.root / ".gitignore", GITIGNORE),
         ):
             if not path.exists():
-                atomic.write_text(path, text)
+                self._write(path, text.encode("utf-8"))
                 created.append(str(path.relative_to(self.repo_root)))
         return InitResult(tuple(created))
 
@@ -128,7 +138,7 @@ class Store:
         path = self._object_path(digest)
         if not path.exists():
             payload = gzip.compress(data, mtime=0) if compress else data
-            atomic.write_bytes(path, payload)
+            self._write(path, payload)
         return f"xxh3_128:{digest}"
 
     def has_object(self, object_id: str) -> bool:
@@ -215,12 +225,18 @@ class Store:
         if final.exists():
             raise RecordError(f"run {run_id} already exists; records are never overwritten")
         staging = self.runs_dir / f".staging-{run_id}"
+        self.guard(staging)
         shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        for name, data in {**sidecars, RECORD_FILE: record_text.encode("utf-8")}.items():
-            atomic.write_bytes(staging / name, data)
-        os.rename(staging, final)
-        atomic.fsync_dir(self.runs_dir)
+        try:
+            with _writing(staging):
+                staging.mkdir(parents=True)
+                for name, data in {**sidecars, RECORD_FILE: record_text.encode("utf-8")}.items():
+                    atomic.write_bytes(staging / name, data)
+                os.rename(staging, final)
+                atomic.fsync_dir(self.runs_dir)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)  # never leave half a run behind
+            raise
         return final
 
     # -- registry ----------------------------------------------------------
@@ -228,7 +244,30 @@ class Store:
         """Write a file that must not exist yet (events are never overwritten)."""
         if path.exists():
             raise RecordError(f"{self._shown(path)} already exists")
-        atomic.write_text(path, text)
+        self._write(path, text.encode("utf-8"))
+
+    # -- the write path: every file under .mlog/ is written through here ---------
+    def guard(self, path: Path) -> None:
+        """Refuse a write to ``path`` that a symlink under ``.mlog/`` would send elsewhere."""
+        atomic.refuse_symlinks(self.root, path)
+
+    def safe_to_write(self, path: Path) -> bool:
+        """Whether :meth:`guard` lets a write to ``path`` through (caches can do without)."""
+        try:
+            self.guard(path)
+        except MlogError:
+            return False
+        return True
+
+    def check_writable(self) -> None:
+        """Refuse a run up front when a symlink under ``.mlog/`` would take any of its writes."""
+        for folder in (self.runs_dir, self.objects_dir, self.pending_dir, self.cache_dir):
+            self.guard(folder / "x")
+
+    def _write(self, path: Path, data: bytes) -> None:
+        self.guard(path)
+        with _writing(path):
+            atomic.write_bytes(path, data)
 
     def _shown(self, path: Path) -> str:
         """A path as messages show it: relative to the repository when inside it."""
@@ -243,21 +282,67 @@ class Store:
         return self.pending_dir / f"{run_id}.spool.jsonl"
 
     def write_pending(self, run_id: str, state: dict[str, Any]) -> None:
-        atomic.write_text(self.pending_path(run_id), json.dumps(state, sort_keys=True))
+        self._write(self.pending_path(run_id), json.dumps(state, sort_keys=True).encode())
+        outcome = self.outcome_path(run_id)
+        if not outcome.exists():  # reserve the room now: the disk may be full when it ends
+            self._write(outcome, b" " * OUTCOME_BYTES)
+
+    def _pending_files(self, run_id: str) -> tuple[Path, ...]:
+        return (self.pending_path(run_id), self.spool_path(run_id), self.outcome_path(run_id))
+
+    def outcome_path(self, run_id: str) -> Path:
+        return self.pending_dir / f"{run_id}.outcome"
+
+    def write_outcome(self, run_id: str, outcome: dict[str, Any]) -> None:
+        """Fill the reserved room in place (no new block is needed, so a full disk is fine)."""
+        data = json.dumps(outcome, sort_keys=True).encode()
+        if len(data) > OUTCOME_BYTES:
+            raise RecordError(f"outcome of run {run_id} does not fit in {OUTCOME_BYTES} bytes")
+        path = self.outcome_path(run_id)
+        self.guard(path)
+        with _writing(path):
+            fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW)
+            try:
+                os.pwrite(fd, data.ljust(OUTCOME_BYTES), 0)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def read_outcome(self, run_id: str) -> dict[str, Any] | None:
+        """How the command ended, if mlog got to note it before it died."""
+        try:
+            text = self.outcome_path(run_id).read_bytes().strip()
+            found = json.loads(text) if text else None
+        except (OSError, ValueError):
+            return None
+        return found if isinstance(found, dict) else None
+
+    def quarantine_pending(self, run_id: str) -> Path:
+        """Move an unrecoverable marker (and its spool) aside, so it never blocks a command."""
+        target = self.cache_dir / "quarantine"
+        self.guard(target / run_id)
+        with _writing(target):
+            target.mkdir(parents=True, exist_ok=True)
+            for path in self._pending_files(run_id):
+                if path.exists():
+                    os.replace(path, target / path.name)
+        return target
 
     def pending_runs(self) -> dict[str, dict[str, Any]]:
-        """In-flight (or orphaned) runs of this clone, by id; unreadable markers are skipped."""
-        found = {}
+        """In-flight (or orphaned) runs of this clone, by id; an unreadable marker gives ``{}``."""
+        found: dict[str, dict[str, Any]] = {}
         for path in sorted(self.pending_dir.glob("*.json")):
+            found[path.stem] = {}
             with contextlib.suppress(OSError, ValueError):
-                found[path.stem] = json.loads(path.read_text("utf-8"))
+                state = json.loads(path.read_text("utf-8"))
+                found[path.stem] = state if isinstance(state, dict) else {}
         return found
 
     def has_pending(self) -> bool:
         return any(self.pending_dir.glob("*.json")) if self.pending_dir.is_dir() else False
 
     def drop_pending(self, run_id: str) -> None:
-        for path in (self.pending_path(run_id), self.spool_path(run_id)):
+        for path in self._pending_files(run_id):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
 
@@ -266,13 +351,18 @@ class Store:
         (itself included), so a repository that never ran ``mlog init`` commits none of it."""
         ignore = self.cache_dir / ".gitignore"
         if not ignore.exists():
-            atomic.write_text(ignore, CACHE_GITIGNORE)
+            self._write(ignore, CACHE_GITIGNORE.encode("utf-8"))
         return self.cache_dir
 
     @contextlib.contextmanager
     def lock(self, name: str = "runs") -> Iterator[None]:
         """An exclusive advisory lock shared by every mlog process of this clone."""
-        with open(self.local_cache() / f"{name}.lock", "a+b") as handle:
+        path = self.cache_dir / f"{name}.lock"
+        self.guard(path)
+        with _writing(path):
+            self.local_cache()
+            handle = open(path, "a+b")  # noqa: SIM115 - closed below, after the lock is released
+        with handle:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             try:
                 yield

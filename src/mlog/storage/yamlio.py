@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from mlog.errors import RecordError
+from mlog.storage.limits import check_expansion
 
 MAX_YAML_BYTES = 8 * 1024 * 1024
 _HEX_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
@@ -81,11 +82,16 @@ def loads(text: str | bytes, *, source: str = "<string>", allow_aliases: bool = 
     except UnicodeDecodeError as exc:
         raise RecordError(f"{source}: not valid UTF-8 (byte {exc.start})") from None
     try:  # both loaders are strict subclasses of yaml's (C)SafeLoader
-        return yaml.load(decoded, Loader=_StrictSafeLoader if allow_aliases else _NoAliasSafeLoader)
+        document = yaml.load(
+            decoded, Loader=_StrictSafeLoader if allow_aliases else _NoAliasSafeLoader
+        )
     except yaml.YAMLError as exc:
         raise RecordError(f"{source}: {_describe(exc)}") from None
     except RecursionError:
         raise RecordError(f"{source}: nested too deeply") from None
+    if allow_aliases and "*" in decoded:  # only aliases can expand or loop
+        check_expansion(document, source)
+    return document
 
 
 def load_file(path: Path, *, allow_aliases: bool = True) -> Any:
