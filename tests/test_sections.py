@@ -40,7 +40,7 @@ def _run(repo: Repo, cli: Any, layers: int) -> dict[str, Any]:
         "run", "--params", "params.yaml", "--data", "train=data/train.csv",
         "--metrics", "metrics.json", "--metrics", "never-written.json", "--metrics", "stale.json",
         "--artifact", "model.bin",
-        "--note", f"note number {layers}", "--tag", f"team=t{layers}",
+        "--note", f"note number {layers}", "--tag", f"team=t{layers}", "--tag", "raw=b\udcff",
         "--data-window", "2026-01-01..2026-02-01", "--", PYTHON, "train.py",
     )  # fmt: skip
     assert result.exit_code == 0, result
