@@ -37,7 +37,7 @@ def trainer(repo: Repo) -> Repo:
 def test_kill_9_at_random_moments_loses_nothing_and_orphans_no_training(trainer: Repo) -> None:
     """Whenever mlog dies, the training dies with it and the next commands all work."""
     rng = random.Random(12)  # reproducible "random" moments, from before the start to the end
-    moments = sorted(rng.uniform(0.0, 1.6) for _ in range(5))
+    moments = sorted(rng.uniform(0.0, 1.6) for _ in range(4))
     for moment in moments:
         pid_file = trainer.path / "child.pid"
         pid_file.unlink(missing_ok=True)
