@@ -77,8 +77,11 @@ def test_no_canary_reaches_a_file_git_or_the_output(repo: Repo) -> None:
         )
     ]  # fmt: skip
     assert outputs[0].returncode == 0, outputs[0].stderr
-    outputs += [mlog(repo.path, *c) for c in (["ls", "--json"], ["show", "v1", "--json"],
+    reason = "approved in https://u:CANARYreason24@wiki.example.com/p, Bearer CANARYreason25"
+    outputs += [mlog(repo.path, *c) for c in (["champion", "v1", "--reason", reason],
+                                               ["ls", "--json"], ["show", "v1", "--json"],
                                                ["show", "v1", "--yaml"], ["check"])]  # fmt: skip
+    assert outputs[1].returncode == 0, outputs[1].stderr
     repo.git("add", ".mlog")
     repo.git("commit", "-qm", "record the run")
     for result in outputs:

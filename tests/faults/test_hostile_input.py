@@ -66,7 +66,7 @@ BOMB = (
 @pytest.mark.parametrize(
     ("content", "words"),
     [
-        (BOMB, "expands to more than"),
+        (BOMB, "aliases expand to more than"),
         ("a: &a [1, *a]\n", "cyclic alias"),
         ('{"lr": 0.1, "lr": 0.2}', "duplicate key 'lr'"),
     ],

@@ -100,6 +100,16 @@ def append_event(store: Store, model: str, kind: str, **fields: Any) -> dict[str
     return event
 
 
+def _free_text(text: str | None) -> str | None:
+    """A reason is committed: secrets in it are redacted, bytes that are not UTF-8 escaped."""
+    from mlog.storage.escape import escape, needs_escape
+    from mlog.storage.redact import redact_text
+
+    if text is None:
+        return None
+    return redact_text(escape(text) if needs_escape(text) else text)
+
+
 def _build(model: str, kind: str, prev: str | None, fields: dict[str, Any]) -> dict[str, Any]:
     event: dict[str, Any] = {
         "schema_version": 1,
@@ -108,7 +118,7 @@ def _build(model: str, kind: str, prev: str | None, fields: dict[str, Any]) -> d
         "kind": kind,
         "at": records.utc_timestamp(),
         "by": fields.pop("by"),
-        "reason": fields.pop("reason", None),
+        "reason": _free_text(fields.pop("reason", None)),
     }
     event.update(fields)
     event["prev"] = prev

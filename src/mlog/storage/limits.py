@@ -35,8 +35,8 @@ def check_expansion(document: Any, source: str, limit: int = MAX_EXPANDED_NODES)
     sizes: dict[int, int] = {}
     if _expanded(document, sizes, set(), source) > limit:
         raise RecordError(
-            f"{source}: expands to more than {limit} values through aliases "
-            "(an alias bomb? write the values out, or split the file)"
+            f"{source}: aliases expand to more than {limit} values (a YAML alias bomb?) "
+            "and are refused; write the values out"
         )
 
 
