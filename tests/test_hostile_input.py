@@ -56,6 +56,8 @@ def test_sections_are_cut_with_named_warnings_and_the_total_is_bounded() -> None
     warned = limits.bound_record(record, lambda r: len(str(r)))
     assert len(record["metrics"]) == limits.MAX_KEYS
     assert record["params"]["b"].endswith(limits.TRUNCATED)
+    assert len(record["params"]["b"]) == limits.MAX_VALUE_CHARS
+    assert limits.bound_record(record, lambda r: 1) == []  # a cut value is never cut again
     assert any("params.b" in w for w in warned) and any("metrics had" in w for w in warned)
     huge = {"params": {"x": "y"}, "data": {"d": "z" * 100}, "warnings": []}
     warned = limits.bound_record(huge, lambda r: 10 * limits.MAX_RECORD_BYTES if r["data"] else 1)

@@ -46,7 +46,7 @@ def _parse(raw: bytes, path: Path, what: str) -> Any:
             return tomllib.loads(raw.decode("utf-8"))
         return yamlio.loads(raw, source=str(path))
     except (ValueError, RecordError) as exc:  # JSONDecodeError, TOMLDecodeError, UnicodeError
-        reason = str(exc).splitlines()[0]
+        reason = str(exc).splitlines()[0].removeprefix(f"{path}: ")  # yamlio names it too
         raise ConfigError(f"malformed {what} file {path}: {reason}") from None
 
 

@@ -87,7 +87,7 @@ def bound_section(mapping: Mapping[str, Any], section: str) -> tuple[dict[str, A
                 f"record size limit: {section}.{key} had {len(value)} characters; "
                 f"cut to {MAX_VALUE_CHARS}"
             )
-            value = value[:MAX_VALUE_CHARS] + TRUNCATED
+            value = value[: MAX_VALUE_CHARS - len(TRUNCATED)] + TRUNCATED  # fits: cut once
         result[key] = value
     return result, warnings
 
