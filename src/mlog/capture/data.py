@@ -108,8 +108,9 @@ def _manifest_object(store: Store, tree_digest: str, manifest: Any) -> str:
         return known
     object_id = store.put_object(manifest_to_bytes(manifest))
     try:
-        note.parent.mkdir(parents=True, exist_ok=True)
-        note.write_text(object_id, encoding="ascii")
+        if store.safe_to_write(note):  # never through a symlink under .mlog/
+            note.parent.mkdir(parents=True, exist_ok=True)
+            note.write_text(object_id, encoding="ascii")
     except OSError:
         pass  # a cache that cannot be written only costs time
     return object_id
