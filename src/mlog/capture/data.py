@@ -39,7 +39,9 @@ def new_hasher(store: Store, settings: HashSettings) -> Hasher:
     path = store.cache_dir / "hashes.sqlite"
     return Hasher(
         settings.algorithm,
-        cache=HashCache(store.local_cache() / "hashes.sqlite") if store.safe_to_write(path) else None,
+        cache=HashCache(store.local_cache() / "hashes.sqlite")
+        if store.safe_to_write(path)
+        else None,
         rehash=settings.rehash,
         follow_symlinks=settings.follow_symlinks,
         on_total=progress.on_total if progress else None,
