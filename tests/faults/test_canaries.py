@@ -22,6 +22,8 @@ mlog.log_param("client", "sk-CANARYopenai0000000000002")
 mlog.log_param("token", "CANARYapitoken03")
 mlog.log_metric("api_secret", 0.5)
 mlog.set_note("called with Authorization: Bearer CANARYbearer04")
+import pathlib, shutil  # the metrics file is this run's own output, so it is not stale
+shutil.copy("metrics.src.json", "metrics.json")
 """
 PARAMS = """\
 lr: 0.1
@@ -55,8 +57,8 @@ def _everything_written(repo: Repo) -> list[tuple[str, bytes]]:
 
 
 def test_no_canary_reaches_a_file_git_or_the_output(repo: Repo) -> None:
-    repo.gen({"train.py": TRAIN, "params.yaml": PARAMS, "metrics.json": METRICS,
-              "settings.yaml": "mode: fast\n"})  # fmt: skip
+    repo.gen({"train.py": TRAIN, "params.yaml": PARAMS, "metrics.src.json": METRICS,
+              "settings.yaml": "mode: fast\n", ".gitignore": "metrics.json\n"})  # fmt: skip
     repo.git("remote", "add", "origin", "https://CANARYremote12@github.com/org/repo.git")
     repo.commit("canaries")
     (repo.path / "settings.yaml").write_text(

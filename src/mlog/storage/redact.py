@@ -272,10 +272,11 @@ def redact_record(record: dict[str, Any]) -> dict[str, Any]:
         if section == "command" and isinstance(value, Mapping):
             argv, _ = redact_argv(value.get("argv") or [])
             value = {**value, "argv": argv}
-        redacted, _ = redact_mapping({section: value})
-        if section == "note" and isinstance(redacted[section], str):
-            redacted[section] = redact_text(redacted[section])
-        record[section] = redacted[section]
+        # The record's own section names (``signature``, ``environment``) are its structure,
+        # not names a user chose: only what is inside a section is judged by its name.
+        record[section] = _redact_value(value, section, [])
+        if section == "note" and isinstance(record[section], str):
+            record[section] = redact_text(record[section])
         _marked(record[section], section, paths)
     if isinstance(record.get("series"), Mapping):
         record["series"] = _redact_series(record["series"], paths)
