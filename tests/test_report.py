@@ -478,3 +478,20 @@ def test_diff_html_of_an_unknown_run(runs: Repo, cli: Any) -> None:
     assert result.exit_code == 6, result
     assert result.stderr.startswith("error: unknown run v77"), result
     assert not (runs.path / "diff.html").exists()
+
+
+def test_the_report_shows_which_selected_run_produced_anothers_data(repo: Repo, cli: Any) -> None:
+    """A two-stage pipeline: v1 writes features.csv, v2 trains on it."""
+    repo.gen({"make.py": "open('features.csv', 'w').write('x\\n1\\n2\\n')\n",
+              ".gitignore": "features.csv\n"})  # fmt: skip
+    repo.commit("pipeline")
+    made = cli("run", "-a", "features.csv", "--", PYTHON, "make.py")
+    assert made.exit_code == 0, made
+    trained = cli("run", "--allow-dirty", "-d", "features=features.csv", "--", PYTHON, "-c", "pass")
+    assert trained.exit_code == 0, trained
+    result = cli("report", "-o", "report.html")
+    assert result.exit_code == 0, result
+    page = (repo.path / "report.html").read_text()
+    lineage = page.split("<h2>Lineage</h2>", 1)[1].split("<h2>", 1)[0]
+    assert "features.csv" in lineage and "v1" in lineage and "v2" in lineage, lineage
+    assert "No run of this selection" not in lineage

@@ -102,7 +102,29 @@ def read_input(store: Store, ids: list[str], *, champions: bool = True) -> Repor
     for record in [*records, *given.champions.values()]:
         run_id = str(record["id"])
         given.points[run_id] = read_points(store, run_id, given.warnings)
+    if champions:
+        given.lineage = _lineage_links(store, ids)
     return given
+
+
+def _lineage_links(store: Store, ids: list[str]) -> list[dict[str, Any]]:
+    """Producer → consumer links among the selected runs, from the lineage index."""
+    from mlog.lineage import graph, index
+
+    selected = set(ids)
+    links = []
+    with index.opened(store) as found:
+        for run_id in ids:
+            consumer = found.run(run_id)
+            for row in graph.producers_of(found, run_id):
+                if row["run"] in selected:
+                    links.append({
+                        "producer": row["alias"] or row["run"],
+                        "artifact": row["file"] or row["artifact"],
+                        "consumer": consumer.alias if consumer else run_id,
+                        "dataset": row["dataset"],
+                    })  # fmt: skip
+    return links
 
 
 def read_points(store: Store, run_id: str, warnings: list[str]) -> list[dict[str, Any]]:

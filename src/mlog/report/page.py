@@ -28,6 +28,8 @@ class ReportInput:
     metric_config: Mapping[str, Mapping[str, Any]]
     events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     diff: dict[str, Any] | None = None
+    lineage: list[dict[str, Any]] = field(default_factory=list)
+    """Producer → consumer links between runs of the selection (``mlog lineage``'s edges)."""
     title: str = "mlog report"
     subtitle: str = ""
     warnings: list[str] = field(default_factory=list)
@@ -77,6 +79,7 @@ def report_page(given: ReportInput) -> str:
     ]  # fmt: skip
     if given.diff is not None:
         body.append(diff_body(given.diff, heading="h2"))
+    body.append(_lineage(given.lineage))
     body.append(_timeline(events, charts))
     return charts.page(given, "\n".join(body))
 
@@ -319,6 +322,23 @@ def _code(code: Mapping[str, Any], tag: str) -> str:
     if files:
         parts.append(table(["file", "lines"], files))
     return "".join(parts)
+
+
+# -- lineage ---------------------------------------------------------------------------------
+def _lineage(links: Sequence[Mapping[str, Any]]) -> str:
+    """Which run of the selection produced the data another one trained on, found by content."""
+    if not links:
+        return (
+            "<h2>Lineage</h2><p class='note'>No run of this selection trained on an output "
+            "of another (see <code>mlog lineage RUN</code>).</p>"
+        )
+    rows = [
+        [esc(shown(link["producer"])), esc(shown(link["artifact"])), "→",
+         esc(shown(link["consumer"])), esc(shown(link["dataset"]))]
+        for link in links
+    ]  # fmt: skip
+    grid = table(["producer", "its output", "", "consumer", "as dataset"], rows)
+    return f'<h2>Lineage</h2><div class="scroll">{grid}</div>'
 
 
 # -- registry --------------------------------------------------------------------------------
