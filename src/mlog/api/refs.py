@@ -61,7 +61,7 @@ def _nth_latest(ids: list[str], back: int, ref: str) -> str:
 
 
 def _by_alias(store: Store, number: int, ref: str) -> str:
-    matches = sorted(run_id for run_id, n in index.alias_numbers(store).items() if n == number)
+    matches = index.runs_with_alias(store, number)
     if not matches:
         raise NotFoundError(f"unknown run {ref} (see `mlog ls`)")
     if len(matches) > 1:

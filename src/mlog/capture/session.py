@@ -35,7 +35,7 @@ from mlog.errors import (
     UsageError,
     os_error,
 )
-from mlog.query import index
+from mlog.query import aliases
 from mlog.registry import signatures
 from mlog.registry.events import check_model_name
 from mlog.storage import gitio, records, sections, yamlio
@@ -217,7 +217,7 @@ def _reserve_alias(prepared: Prepared) -> Prepared:
     store = prepared.store
     with deferred_interrupts() as received, store.lock():
         prepared.run_id = prepared.record["id"] = records.new_id()
-        taken = set(index.alias_numbers(store).values())
+        taken = {aliases.highest(store)}
         taken.update(
             records.alias_number(p.get("alias", "")) or 0 for p in store.pending_runs().values()
         )
@@ -316,7 +316,8 @@ def finish(prepared: Prepared, outcome: Outcome | None, recovered: str | None = 
     record["warnings"].extend(bound_record(record, _yaml_size))
     sealed = _valid_record(record)
     sidecars.update(_signature(store, sealed))
-    path = store.write_run(prepared.run_id, yamlio.dumps(sealed), sidecars)
+    with aliases.writing(store, records.alias_number(prepared.alias)):
+        path = store.write_run(prepared.run_id, yamlio.dumps(sealed), sidecars)
     store.drop_pending(prepared.run_id)
     exit_code = _exit_code(sealed, outcome)
     return RunResult(prepared.run_id, prepared.alias, exit_code, sealed, path, prepared.notices)

@@ -24,11 +24,13 @@ from typing import Any
 
 from mlog.errors import MlogError, RecordError
 from mlog.query import language as query
-from mlog.storage import records
+from mlog.storage import dirstamp, records
 from mlog.storage.store import RECORD_FILE, Store, sidecar_digests
 
 INDEX_FILE = "index.sqlite"
-FORMAT_VERSION = 2  # 2: integrity problems per run, installed packages as packages.<name>
+# 2: integrity problems per run, installed packages as packages.<name>
+# 3: meta (the runs directory's stamp at the last refresh), runs_alias
+FORMAT_VERSION = 3
 _INT64 = 2**63
 _CHUNK = 500
 _ALIAS_HEAD = re.compile(rb"^alias: v(\d+)$", re.MULTILINE)
@@ -41,6 +43,8 @@ CREATE TABLE IF NOT EXISTS kv (
     run INTEGER NOT NULL, kid INTEGER NOT NULL, kind TEXT NOT NULL, val,
     PRIMARY KEY (run, kid)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS kv_lookup ON kv (kid, kind, val);
+CREATE INDEX IF NOT EXISTS runs_alias ON runs (alias);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
 """
 _RANK = "CASE {t}.kind WHEN 'n' THEN 0 WHEN 's' THEN 1 WHEN 'b' THEN 2 WHEN 'j' THEN 3 ELSE 4 END"
 
@@ -71,44 +75,54 @@ def index_path(store: Store) -> Path:
 
 
 @contextlib.contextmanager
-def opened(store: Store, *, new_only: bool = False) -> Iterator[RunIndex]:
+def opened(store: Store, *, new_only: bool = False, quick: bool = False) -> Iterator[RunIndex]:
     """A refreshed index; a corrupt file is deleted and rebuilt once, transparently.
 
     ``new_only`` refreshes only runs added or removed since the last refresh, without a
     stat per known run: enough for alias lookups, since records never change after they
     are written (``mlog check`` is what catches a record edited in place).
+
+    ``quick`` goes further: while ``.mlog/runs`` has the stamp it had at the last refresh
+    (no run added or removed since, see ``storage.dirstamp``), nothing is listed or
+    stat-ed at all; otherwise it refreshes as ``new_only``. Callers that show records
+    re-check the rows they show (:meth:`RunIndex.unchanged`).
     """
-    index = _open_refreshed(store, new_only)
+    index = _open_refreshed(store, new_only or quick, quick)
     try:
         yield index
     finally:
         index.conn.close()
 
 
-def _open_refreshed(store: Store, new_only: bool) -> RunIndex:
+def _open_refreshed(store: Store, new_only: bool, quick: bool = False) -> RunIndex:
     """Open and refresh. A corrupt file is rebuilt; when the cache cannot be used at all
     (read-only checkout, full disk, lock held too long, a symlink under ``.mlog/``) a
     throwaway in-memory index serves."""
     if not store.safe_to_write(index_path(store)):
         return _try_open(store, in_memory=True, new_only=new_only)
     try:
-        return _try_open(store, in_memory=False, new_only=new_only)
+        return _try_open(store, in_memory=False, new_only=new_only, quick=quick)
     except sqlite3.OperationalError:
-        return _try_open(store, in_memory=True, new_only=new_only)
+        return _try_open(store, in_memory=True, new_only=new_only, quick=quick)
     except (sqlite3.DatabaseError, OSError):
         remove(store)
     try:
-        return _try_open(store, in_memory=False, new_only=new_only)
+        return _try_open(store, in_memory=False, new_only=new_only, quick=quick)
     except (sqlite3.DatabaseError, OSError):
-        return _try_open(store, in_memory=True, new_only=new_only)
+        return _try_open(store, in_memory=True, new_only=new_only, quick=quick)
 
 
-def _try_open(store: Store, *, in_memory: bool, new_only: bool) -> RunIndex:
+def _try_open(store: Store, *, in_memory: bool, new_only: bool, quick: bool) -> RunIndex:
     conn = _connect(store, in_memory=in_memory)
     try:
         _prepare(conn)
         index = RunIndex(store, conn)
-        index.last_refresh = index.refresh(new_only=new_only)
+        current = dirstamp.take(store.runs_dir)
+        if quick and dirstamp.still_valid(index.stamp(), current):
+            index.last_refresh = index.stats_unchanged()
+        else:
+            index.last_refresh = index.refresh(new_only=new_only)
+            index.set_stamp(current)
     except BaseException:
         conn.close()
         raise
@@ -131,7 +145,7 @@ def _prepare(conn: sqlite3.Connection) -> None:
         return
     conn.execute("BEGIN IMMEDIATE")
     if _version(conn) != FORMAT_VERSION:
-        for table in ("kv", "keys", "runs"):
+        for table in ("kv", "keys", "runs", "meta"):
             conn.execute(f"DROP TABLE IF EXISTS {table}")
         for statement in filter(str.strip, _SCHEMA.split(";")):
             conn.execute(statement)
@@ -244,6 +258,41 @@ class RunIndex:
             self._apply(on_disk, loaded)
         errors = dict(self.conn.execute("SELECT id, error FROM runs WHERE error IS NOT NULL"))
         return RefreshStats(len(on_disk), len(stale), len(gone), errors)
+
+    def stamp(self) -> dirstamp.Stamp | None:
+        """The stamp of ``.mlog/runs`` taken before the last completed refresh."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'runs_stamp'").fetchone()
+        return dirstamp.parse(row[0]) if row else None
+
+    def set_stamp(self, stamp: dirstamp.Stamp | None) -> None:
+        if stamp is None:
+            self.conn.execute("DELETE FROM meta WHERE key = 'runs_stamp'")
+            return
+        self.conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('runs_stamp', ?)", (stamp.text(),)
+        )
+
+    def stats_unchanged(self) -> RefreshStats:
+        """What a refresh would report when no run was added or removed: no listing."""
+        total = int(self.conn.execute("SELECT count(*) FROM runs").fetchone()[0])
+        errors = dict(self.conn.execute("SELECT id, error FROM runs WHERE error IS NOT NULL"))
+        return RefreshStats(total, 0, 0, errors)
+
+    def unchanged(self, run_ids: Sequence[str]) -> bool:
+        """Whether these runs (record, directory, sealed files) still have the signatures
+        the index holds: the same few stats per run as a full refresh, for these runs only."""
+        runs_dir = str(self.store.runs_dir)
+        for chunk in _chunks(run_ids):
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(f"SELECT id, sig FROM runs WHERE id IN ({marks})", chunk)
+            for run_id, sig in rows:
+                if run_signature(f"{runs_dir}/{run_id}", _sealed_names(sig)) != sig:
+                    return False
+        return True
+
+    def runs_with_alias(self, number: int) -> list[str]:
+        rows = self.conn.execute("SELECT id FROM runs WHERE alias = ? ORDER BY id", (number,))
+        return [str(run_id) for (run_id,) in rows]
 
     def _diff(self, on_disk: dict[str, str]) -> tuple[list[str], list[str]]:
         indexed = dict(self.conn.execute("SELECT id, sig FROM runs"))
@@ -467,8 +516,15 @@ def alias_numbers(store: Store) -> dict[str, int]:
     """
     if not index_path(store).exists():
         return _alias_heads(store)
-    with opened(store, new_only=True) as runs:
+    with opened(store, quick=True) as runs:
         return runs.alias_numbers()
+
+
+def runs_with_alias(store: Store, number: int) -> list[str]:
+    """Ids of the runs whose alias is ``v<number>`` (several only after a merge): an
+    indexed lookup, with no listing of runs while none was added or removed."""
+    with opened(store, quick=True) as runs:
+        return runs.runs_with_alias(number)
 
 
 def _alias_heads(store: Store) -> dict[str, int]:

@@ -47,15 +47,17 @@ def list_runs(
     order = query.parse_sort(sort) if sort and sort.strip() else ()
     if limit is not None and limit < 1:
         raise UsageError(f"--limit must be at least 1, not {limit}")
-    with index.opened(store) as runs:
+    keys = (*SUMMARY_KEYS, *columns)
+    prefixes = ("metrics.", *(f"{column}." for column in columns))
+    # With --limit, a warm index is trusted while no run was added or removed, and only
+    # the rows shown are re-checked; a changed one means a full refresh, as without it.
+    with index.opened(store, quick=limit is not None) as runs:
         index.check_errors(runs.last_refresh)
-        hits = runs.search(
-            condition,
-            order,
-            limit,
-            keys=(*SUMMARY_KEYS, *columns),
-            prefixes=("metrics.", *(f"{column}." for column in columns)),
-        )
+        hits = runs.search(condition, order, limit, keys=keys, prefixes=prefixes)
+        if limit is not None and not runs.unchanged([hit.id for hit in hits]):
+            runs.last_refresh = runs.refresh()
+            index.check_errors(runs.last_refresh)
+            hits = runs.search(condition, order, limit, keys=keys, prefixes=prefixes)
     for hit in hits:
         if hit.tampered:
             note_unverified(hit.id, list(hit.tampered))
