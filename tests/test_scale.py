@@ -1,0 +1,120 @@
+"""Constant-cost paths at scale: the alias high-water file, the index's runs stamp, and
+warm ``ls --limit`` re-checking the rows it shows. Correctness only, no timing."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlog.api import refs
+from mlog.errors import AmbiguousRefError, RecordError
+from mlog.query import aliases, index, listing
+from mlog.storage import dirstamp, records, yamlio
+from mlog.storage.store import Store
+from tests.test_index import make_record, write
+
+
+def _settle(store: Store) -> None:
+    """Make the runs directory's mtime old enough that a stamp of it is trusted."""
+    past = time.time_ns() - 5_000_000_000
+    os.utime(store.runs_dir, ns=(past, past))
+
+
+def _store(tmp_path: Path, count: int) -> Store:
+    store = Store(tmp_path)
+    store.init()
+    for number in range(1, count + 1):
+        write(store, make_record(number))
+    _settle(store)
+    return store
+
+
+def test_highest_alias_is_cached_and_trusted_while_runs_are_unchanged(tmp_path: Path) -> None:
+    store = _store(tmp_path, 3)
+    assert aliases.highest(store) == 3
+    stamp_text, high = (store.cache_dir / aliases.HIGH_FILE).read_text().split()
+    assert high == "3"
+    # While the directory stamp holds, the file is the answer: nothing is listed.
+    (store.cache_dir / aliases.HIGH_FILE).write_text(f"{stamp_text} 41\n")
+    assert aliases.highest(store) == 41
+
+
+def test_a_run_added_by_git_moves_the_stamp_and_is_counted(tmp_path: Path) -> None:
+    store = _store(tmp_path, 3)
+    assert aliases.highest(store) == 3
+    write(store, make_record(9))  # as a pull or merge would bring it: not through mlog
+    assert aliases.highest(store) == 9
+    assert index.runs_with_alias(store, 9) == [make_record(9)["id"]]
+
+
+def test_own_write_keeps_the_file_current(tmp_path: Path) -> None:
+    store = _store(tmp_path, 2)
+    assert aliases.highest(store) == 2
+    with aliases.writing(store, 3):
+        write(store, make_record(3))
+    recorded, high = (store.cache_dir / aliases.HIGH_FILE).read_text().split()
+    assert high == "3"
+    assert dirstamp.still_valid(dirstamp.parse(recorded), dirstamp.take(store.runs_dir))
+    assert aliases.highest(store) == 3
+
+
+def test_unreadable_high_file_is_recounted(tmp_path: Path) -> None:
+    store = _store(tmp_path, 2)
+    store.cache_dir.mkdir(parents=True, exist_ok=True)
+    (store.cache_dir / aliases.HIGH_FILE).write_text("garbage")
+    assert aliases.highest(store) == 2
+
+
+def test_racy_and_coarse_stamps_are_not_trusted() -> None:
+    now = time.time_ns()
+    fresh = dirstamp.Stamp(now - 1_000_000, 2, 7, now)  # changed 1 ms before it was taken
+    assert not dirstamp.still_valid(fresh, fresh)
+    settled = dirstamp.Stamp(now - 1_000_000_000, 2, 7, now)
+    assert dirstamp.still_valid(settled, settled)
+    coarse = dirstamp.Stamp(now // 10**9 * 10**9 - 10**9, 2, 7, now)  # whole seconds
+    assert not dirstamp.still_valid(coarse, coarse)
+    assert not dirstamp.still_valid(coarse, dirstamp.own_write(coarse))
+    moved = dirstamp.Stamp(settled.mtime_ns + 1, 2, 7, now)
+    assert not dirstamp.still_valid(settled, moved)
+    assert dirstamp.parse("not a stamp") is None
+
+
+def test_show_by_alias_after_runs_arrive_and_after_a_merge_collision(tmp_path: Path) -> None:
+    store = _store(tmp_path, 3)
+    assert refs.resolve(store, "v2") == make_record(2)["id"]
+    twin = make_record(2)
+    twin["id"] = twin["id"][:-8] + "ffffffff"
+    write(store, records.seal({**twin, "integrity": None}))
+    with pytest.raises(AmbiguousRefError, match="alias v2 names 2 runs"):
+        refs.resolve(store, "v2")
+
+
+def _ls(store: Store, **kwargs: Any) -> list[dict[str, Any]]:
+    return listing.list_runs(store, **kwargs)
+
+
+def test_warm_limited_ls_sees_new_runs_and_rechecks_shown_rows(tmp_path: Path) -> None:
+    store = _store(tmp_path, 4)
+    assert [row["alias"] for row in _ls(store, limit=2)] == ["v4", "v3"]
+    write(store, make_record(5))
+    assert [row["alias"] for row in _ls(store, limit=2)] == ["v5", "v4"]
+    _settle(store)
+    _ls(store, limit=2)
+    # A shown record edited in place (no run added): the listing still shows what is on disk.
+    path = store.record_path(make_record(5)["id"])
+    edited = yamlio.load_file(path)
+    edited["note"] = "edited in place"
+    path.write_text(yamlio.dumps(edited))
+    assert _ls(store, limit=1)[0]["note"] == "edited in place"
+
+
+def test_warm_limited_ls_refuses_a_shown_record_broken_in_place(tmp_path: Path) -> None:
+    store = _store(tmp_path, 3)
+    _ls(store, limit=2)
+    store.record_path(make_record(3)["id"]).write_text("alias: v3\n: [broken\n")
+    with pytest.raises(RecordError, match="fix or remove run"):
+        _ls(store, limit=2)
