@@ -13,6 +13,7 @@ import pytest
 from mlog.api import refs
 from mlog.errors import AmbiguousRefError, RecordError
 from mlog.query import aliases, index, listing
+from mlog.query import language as query
 from mlog.storage import dirstamp, records, yamlio
 from mlog.storage.store import Store
 from tests.test_index import make_record, write
@@ -28,7 +29,7 @@ def _store(tmp_path: Path, count: int) -> Store:
     store = Store(tmp_path)
     store.init()
     for number in range(1, count + 1):
-        write(store, make_record(number))
+        write(store, make_record(number, params={"n": number}))
     _settle(store)
     return store
 
@@ -118,3 +119,22 @@ def test_warm_limited_ls_refuses_a_shown_record_broken_in_place(tmp_path: Path) 
     store.record_path(make_record(3)["id"]).write_text("alias: v3\n: [broken\n")
     with pytest.raises(RecordError, match="fix or remove run"):
         _ls(store, limit=2)
+
+
+def test_bulk_build_on_all_cores_matches_one_by_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parallel, batched cold build gives the same index as the serial path, keeps
+    broken records as errors, and recreates the lookup index it dropped."""
+    monkeypatch.setattr(index, "_BULK_MIN", 4)
+    monkeypatch.setattr(index, "_BATCH", 3)
+    store = _store(tmp_path, 9)
+    store.record_path(make_record(4)["id"]).write_text("alias: v4\n: [broken\n")
+    with index.opened(store) as runs:
+        assert runs.last_refresh.total == 9
+        assert list(runs.last_refresh.errors) == [make_record(4)["id"]]
+        assert runs.alias_numbers() == {make_record(n)["id"]: n for n in range(1, 10)}
+        hits = runs.search(query.parse("params.n >= 7"), keys=("params.n",))
+        assert [hit.values["params.n"] for hit in hits] == [9, 8, 7]
+        names = {row[0] for row in runs.conn.execute("SELECT name FROM sqlite_master")}
+        assert "kv_lookup" in names

@@ -33,6 +33,8 @@ INDEX_FILE = "index.sqlite"
 FORMAT_VERSION = 3
 _INT64 = 2**63
 _CHUNK = 500
+_BATCH = 2000  # records parsed and written per transaction when many are new
+_BULK_MIN = 1000  # from this many records to read, parse on every core
 _ALIAS_HEAD = re.compile(rb"^alias: v(\d+)$", re.MULTILINE)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -253,7 +255,9 @@ class RunIndex:
         known = dict(self.conn.execute("SELECT id, sig FROM runs")) if new_only else None
         on_disk = self.scan(known)
         stale, gone = self._diff(on_disk)
-        if stale or gone:
+        if len(stale) >= _BULK_MIN:
+            self._bulk(stale, gone, on_disk)
+        elif stale or gone:
             loaded = {run_id: self._load(run_id, on_disk[run_id]) for run_id in stale}
             self._apply(on_disk, loaded)
         errors = dict(self.conn.execute("SELECT id, error FROM runs WHERE error IS NOT NULL"))
@@ -329,6 +333,37 @@ class RunIndex:
             except MlogError:
                 self._package_lists[object_id] = {}  # `mlog check` reports a broken object
         return self._package_lists[object_id]
+
+    def _bulk(self, stale: list[str], gone: list[str], on_disk: dict[str, str]) -> None:
+        """Many records to read (a fresh clone, a big pull): parse them on every core and
+        stream them into the index in batches, so memory stays flat; on a cold build the
+        ``kv`` lookup index is created once after the insert rather than kept up per row."""
+        cold = self.conn.execute("SELECT 1 FROM runs LIMIT 1").fetchone() is None
+        if cold:
+            self.conn.execute("DROP INDEX IF EXISTS kv_lookup")
+        try:
+            first = True
+            for batch in _parsed_batches(self, stale, on_disk):
+                self._apply_batch(batch, gone if first else [])
+                first = False
+        finally:
+            if cold:
+                self.conn.execute("CREATE INDEX IF NOT EXISTS kv_lookup ON kv (kid, kind, val)")
+
+    def _apply_batch(self, batch: list[tuple[str, tuple[Any, ...]]], gone: list[str]) -> None:
+        """One transaction: rows another process wrote meanwhile are replaced by the same."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        self._keys = None
+        try:
+            self._delete([*gone, *(run_id for run_id, _ in batch)])
+            for run_id, loaded in batch:
+                self._insert(run_id, *loaded)
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        finally:
+            self._keys = None
 
     def _apply(self, on_disk: dict[str, str], loaded: dict[str, Any]) -> None:
         """Under the write lock, diff again (another process may have done the work)."""
@@ -436,9 +471,56 @@ class RunIndex:
         return [hits[rowid] for rowid, _ in ordered]
 
 
-def _chunks(items: Sequence[Any]) -> Iterator[list[Any]]:
-    for start in range(0, len(items), _CHUNK):
-        yield list(items[start : start + _CHUNK])
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+_WORKER: RunIndex | None = None
+
+
+def _load_in_worker(root: str, run_id: str, sig: str) -> tuple[Any, ...]:
+    """A record parsed in a pool worker (one store, and its caches, per worker process)."""
+    global _WORKER
+    if _WORKER is None or str(_WORKER.store.repo_root) != root:
+        _WORKER = RunIndex(Store(Path(root)), sqlite3.connect(":memory:"))
+    return tuple(_WORKER._load(run_id, sig))
+
+
+def _workers(count: int) -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cores or 1, 8, count // (_BULK_MIN // 2)))
+
+
+def _parsed_batches(
+    index: RunIndex, stale: list[str], on_disk: dict[str, str]
+) -> Iterator[list[tuple[str, tuple[Any, ...]]]]:
+    """Parsed records in batches of ``_BATCH``, the next batch parsing while one is written."""
+    workers = _workers(len(stale))
+    if workers < 2:
+        for chunk in _chunks(stale, _BATCH):
+            yield [(run_id, tuple(index._load(run_id, on_disk[run_id]))) for run_id in chunk]
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    root = str(index.store.repo_root)
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        previous: tuple[list[str], Iterator[tuple[Any, ...]]] | None = None
+        for chunk in _chunks(stale, _BATCH):
+            results = pool.map(
+                _load_in_worker,
+                [root] * len(chunk),
+                chunk,
+                [on_disk[run_id] for run_id in chunk],
+                chunksize=64,
+            )
+            if previous is not None:
+                yield list(zip(previous[0], previous[1], strict=True))
+            previous = (chunk, results)
+        if previous is not None:
+            yield list(zip(previous[0], previous[1], strict=True))
 
 
 class _Compiler:
