@@ -6,6 +6,9 @@ reports every problem of every record at once, which is what CI and auditors nee
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +16,7 @@ from typing import Any
 
 from mlog.errors import MlogError
 from mlog.registry.events import event_problems
-from mlog.storage import records, yamlio
+from mlog.storage import atomic, records, yamlio
 from mlog.storage.schema import problems
 from mlog.storage.store import RECORD_FILE, Store, sidecar_digests
 
@@ -148,16 +151,23 @@ class _Loaded:
 
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
     events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # run id -> content key of records parsed in this pass (not taken from the cache)
+    parsed: dict[str, str] = field(default_factory=dict)
+    # content key -> [commit, tree] of records verified in this pass or an earlier one
+    verified: dict[str, list[str]] = field(default_factory=dict)
 
 
 def check_repository(store: Store, *, full: bool = False) -> CheckReport:
     """Run every check over the repository; ``full`` also re-hashes data and artifacts on disk."""
     findings: list[Finding] = []
-    loaded = _load_all(store, findings)
+    loaded = _load_all(store, findings, use_cache=not full)
     findings.extend(history_findings(store))
     findings.extend(commit_findings(store, loaded.records))
     findings.extend(alias_findings(store))
-    findings.extend(signature_findings(store, loaded.records))
+    fresh = {run_id: loaded.records[run_id] for run_id in loaded.parsed}
+    signed = signature_findings(store, fresh)
+    findings.extend(signed)
+    _remember_verified(store, loaded, {finding.run for finding in signed})
     for model, model_events in loaded.events.items():
         findings.extend(registry_findings(store, model, model_events, full=full))
     counts = {
@@ -173,18 +183,36 @@ def check_repository(store: Store, *, full: bool = False) -> CheckReport:
     return CheckReport(tuple(findings), counts)
 
 
-def _load_all(store: Store, findings: list[Finding]) -> _Loaded:
-    """Parse each file once: report its problems, keep it for the cross-file checks if valid."""
+def _load_all(store: Store, findings: list[Finding], *, use_cache: bool = True) -> _Loaded:
+    """Parse each file once: report its problems, keep it for the cross-file checks if valid.
+
+    A record whose exact bytes (and signature file) an earlier ``mlog check`` of the same
+    mlog version verified is not parsed again: only its commit and tree are taken from
+    ``.mlog/cache/check-verified.json`` for the reachability check. ``--full`` (or
+    ``use_cache=False``) re-validates every record. New records are parsed on every core
+    when there are many.
+    """
     loaded = _Loaded()
     if store.config_path.exists():
         findings.extend(
             Finding("schema", path, message)
             for path, message in validate_files(store, [store.config_path])
         )
+    cache = _read_verified(store) if use_cache else {}
+    todo: list[tuple[str, str]] = []
     for run_id in store.run_ids():
-        record = _load_valid(store, store.record_path(run_id), record_problems, run_id, findings)
+        key = _content_key(store, run_id)
+        known = cache.get(key)
+        if known is not None:
+            loaded.records[run_id] = {"code": {"commit": known[0], "tree": known[1]}}
+            loaded.verified[key] = known
+        else:
+            todo.append((run_id, key))
+    for run_id, key, found, record in _validated(store, todo):
+        findings.extend(found)
         if record is not None:
             loaded.records[run_id] = record
+            loaded.parsed[run_id] = key
     for model, path in _event_paths(store):
         event = _load_valid(store, path, event_problems, None, findings)
         if event is not None:
@@ -211,6 +239,87 @@ def _load_valid(
         Finding("integrity" if "integrity" in m else "schema", shown, m, run=run_id) for m in found
     )
     return document if not found and isinstance(document, dict) else None
+
+
+def _validate_record(root: str, run_id: str) -> tuple[list[Finding], dict[str, Any] | None]:
+    """One record's schema and integrity findings, and the record when it is valid."""
+    store = Store(Path(root))
+    found: list[Finding] = []
+    record = _load_valid(store, store.record_path(run_id), record_problems, run_id, found)
+    return found, record
+
+
+_PARALLEL_MIN = 1000
+
+
+def _validated(
+    store: Store, todo: list[tuple[str, str]]
+) -> Iterator[tuple[str, str, list[Finding], dict[str, Any] | None]]:
+    root = str(store.repo_root)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    workers = max(1, min(cores or 1, 8, len(todo) // (_PARALLEL_MIN // 2)))
+    if workers < 2:
+        for run_id, key in todo:
+            yield run_id, key, *_validate_record(root, run_id)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        ids = [run_id for run_id, _ in todo]
+        results = pool.map(_validate_record, [root] * len(ids), ids, chunksize=64)
+        for (run_id, key), (found, record) in zip(todo, results, strict=True):
+            yield run_id, key, found, record
+
+
+_VERIFIED_FILE = "check-verified.json"
+
+
+def _content_key(store: Store, run_id: str) -> str:
+    """The hash of a record's bytes and of its signature file, if any ("" if unreadable)."""
+    import xxhash
+
+    from mlog.storage.signing import SIGNATURE_SUFFIX
+
+    digest = xxhash.xxh3_128()
+    try:
+        digest.update(store.record_path(run_id).read_bytes())
+    except OSError:
+        return ""
+    with contextlib.suppress(OSError):
+        signature = store.run_dir(run_id) / f"{RECORD_FILE}{SIGNATURE_SUFFIX}"
+        digest.update(b"\0" + signature.read_bytes())
+    return digest.hexdigest()
+
+
+def _cache_version() -> str:
+    from mlog import __version__
+
+    return f"{__version__}/{records.SCHEMA_VERSION}"
+
+
+def _read_verified(store: Store) -> dict[str, list[str]]:
+    try:
+        document = json.loads((store.cache_dir / _VERIFIED_FILE).read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(document, dict) or document.get("version") != _cache_version():
+        return {}
+    found = document.get("records")
+    return found if isinstance(found, dict) else {}
+
+
+def _remember_verified(store: Store, loaded: _Loaded, refused: set[str | None]) -> None:
+    """Keep the keys of every record that passed its own checks, for the next run."""
+    verified = dict(loaded.verified)
+    for run_id, key in loaded.parsed.items():
+        code = loaded.records[run_id].get("code") or {}
+        if key and run_id not in refused:
+            verified[key] = [str(code.get("commit")), str(code.get("tree"))]
+    document = {"version": _cache_version(), "records": verified}
+    with contextlib.suppress(OSError):  # a read-only cache only costs a slower next check
+        atomic.write_text(store.cache_dir / _VERIFIED_FILE, json.dumps(document))
 
 
 def _event_paths(store: Store) -> Iterator[tuple[str, Path]]:
