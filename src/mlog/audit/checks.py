@@ -252,20 +252,27 @@ def _validate_record(root: str, run_id: str) -> tuple[list[Finding], dict[str, A
 _PARALLEL_MIN = 1000
 
 
+def _can_fork() -> bool:
+    """Forked workers (see ``query.index``): only while this process runs one thread."""
+    import threading
+
+    return threading.active_count() == 1 and hasattr(os, "fork")
+
+
 def _validated(
     store: Store, todo: list[tuple[str, str]]
 ) -> Iterator[tuple[str, str, list[Finding], dict[str, Any] | None]]:
     root = str(store.repo_root)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     workers = max(1, min(cores or 1, 8, len(todo) // (_PARALLEL_MIN // 2)))
-    if workers < 2:
+    if workers < 2 or not _can_fork():
         for run_id, key in todo:
             yield run_id, key, *_validate_record(root, run_id)
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    context = multiprocessing.get_context("forkserver")
+    context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
         ids = [run_id for run_id, _ in todo]
         results = pool.map(_validate_record, [root] * len(ids), ids, chunksize=64)

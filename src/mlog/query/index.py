@@ -492,12 +492,20 @@ def _workers(count: int) -> int:
     return max(1, min(cores or 1, 8, count // (_BULK_MIN // 2)))
 
 
+def _can_fork() -> bool:
+    """Worker processes are forked (no re-import of the caller's ``__main__``, no start-up
+    cost), which is only safe while this process runs a single thread; else one core."""
+    import threading
+
+    return threading.active_count() == 1 and hasattr(os, "fork")
+
+
 def _parsed_batches(
     index: RunIndex, stale: list[str], on_disk: dict[str, str]
 ) -> Iterator[list[tuple[str, tuple[Any, ...]]]]:
     """Parsed records in batches of ``_BATCH``, the next batch parsing while one is written."""
     workers = _workers(len(stale))
-    if workers < 2:
+    if workers < 2 or not _can_fork():
         for chunk in _chunks(stale, _BATCH):
             yield [(run_id, tuple(index._load(run_id, on_disk[run_id]))) for run_id in chunk]
         return
@@ -505,7 +513,7 @@ def _parsed_batches(
     from concurrent.futures import ProcessPoolExecutor
 
     root = str(index.store.repo_root)
-    context = multiprocessing.get_context("forkserver")
+    context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
         previous: tuple[list[str], Iterator[tuple[Any, ...]]] | None = None
         for chunk in _chunks(stale, _BATCH):
