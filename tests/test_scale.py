@@ -3,7 +3,9 @@ warm ``ls --limit`` re-checking the rows it shows. Correctness only, no timing."
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,7 @@ from typing import Any
 import pytest
 
 from mlog.api import refs
+from mlog.audit import checks
 from mlog.errors import AmbiguousRefError, RecordError
 from mlog.query import aliases, index, listing
 from mlog.query import language as query
@@ -138,3 +141,77 @@ def test_bulk_build_on_all_cores_matches_one_by_one(
         assert [hit.values["params.n"] for hit in hits] == [9, 8, 7]
         names = {row[0] for row in runs.conn.execute("SELECT name FROM sqlite_master")}
         assert "kv_lookup" in names
+
+
+# -- incremental, parallel `mlog check` -------------------------------------------------
+def _commit_all(repo_dir: Path) -> None:
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=repo_dir, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=repo_dir, check=True)
+    subprocess.run(["git", "commit", "-qm", "runs"], cwd=repo_dir, check=True)
+
+
+def _checked_store(tmp_path: Path, count: int) -> Store:
+    store = Store(tmp_path)
+    store.init()
+    _commit_all(tmp_path)
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD", "HEAD^{tree}"],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    for number in range(1, count + 1):
+        record = make_record(number)
+        record["code"] = {"commit": head[0], "tree": head[1], "dirty": False}
+        write(store, records.seal({k: v for k, v in record.items() if k != "integrity"}))
+    subprocess.run(["git", "add", "-A"], cwd=tmp_path, check=True)
+    subprocess.run(["git", "commit", "-qm", "runs"], cwd=tmp_path, check=True)
+    return store
+
+
+def _errors(store: Store, *, full: bool = False) -> list[tuple[str, str | None]]:
+    report = checks.check_repository(store, full=full)
+    return sorted((f.check, f.run) for f in report.errors)
+
+
+def test_check_remembers_verified_records_and_full_revalidates(tmp_path: Path) -> None:
+    store = _checked_store(tmp_path, 3)
+    assert _errors(store) == []
+    cache = json.loads((store.cache_dir / "check-verified.json").read_text())
+    assert len(cache["records"]) == 3
+    # A record changed after it was verified has other bytes: it is validated again.
+    victim = make_record(2)["id"]
+    path = store.record_path(victim)
+    path.write_text(path.read_text().replace("status: succeeded", "status: failed"))
+    assert ("integrity", victim) in _errors(store)
+    # A verified key is trusted without parsing; --full re-validates every record.
+    (store.cache_dir / "check-verified.json").write_text(json.dumps(cache))
+    assert ("integrity", victim) in _errors(store, full=True)
+
+
+def test_check_from_another_mlog_version_ignores_the_cache(tmp_path: Path) -> None:
+    store = _checked_store(tmp_path, 2)
+    _errors(store)
+    cache_path = store.cache_dir / "check-verified.json"
+    cache = json.loads(cache_path.read_text())
+    victim = make_record(1)["id"]
+    path = store.record_path(victim)
+    path.write_text(path.read_text() + "extra: 1\n")
+    forged_key = checks._content_key(store, victim)
+    cache["records"][forged_key] = ["0" * 40, "0" * 40]
+    cache["version"] = "0.0.0/1"
+    cache_path.write_text(json.dumps(cache))
+    assert ("schema", victim) in _errors(store)
+
+
+def test_parallel_check_reports_the_same_findings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = _checked_store(tmp_path, 8)
+    broken = make_record(5)["id"]
+    store.record_path(broken).write_text("alias: v5\n: [broken\n")
+    serial = _errors(store, full=True)
+    monkeypatch.setattr(checks, "_PARALLEL_MIN", 4)
+    assert _errors(store, full=True) == serial
+    assert ("schema", broken) in serial
