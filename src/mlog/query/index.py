@@ -612,7 +612,10 @@ def alias_numbers(store: Store) -> dict[str, int]:
 
 def runs_with_alias(store: Store, number: int) -> list[str]:
     """Ids of the runs whose alias is ``v<number>`` (several only after a merge): an
-    indexed lookup, with no listing of runs while none was added or removed."""
+    indexed lookup, with no listing of runs while none was added or removed. Without an
+    index yet (a fresh clone) the records' first lines answer, as for :func:`alias_numbers`."""
+    if not index_path(store).exists():
+        return sorted(run_id for run_id, n in _alias_heads(store).items() if n == number)
     with opened(store, quick=True) as runs:
         return runs.runs_with_alias(number)
 

@@ -1,6 +1,9 @@
 """The only module that talks to git. Returns plain frozen dataclasses.
 
-GitPython is imported lazily so that ``mlog --help`` and ``import mlog`` stay fast.
+What ``mlog run`` needs (HEAD, status, the patch, config values) goes through
+:func:`_git`, a plain subprocess call, so the run path never imports GitPython (0.15 s);
+the history questions of ``check``/``diff`` still use GitPython, imported lazily so that
+``mlog --help`` and ``import mlog`` stay fast.
 """
 
 from __future__ import annotations
@@ -8,6 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,7 +95,12 @@ _STORAGE_WORDS = ("out of diskspace", "no space left", "read-only file system",
 def _git_failure(exc: Exception) -> MlogError | None:
     if type(exc).__name__ != "GitCommandError":
         return None
-    stderr = str(getattr(exc, "stderr", "") or "").strip().removeprefix("stderr:").strip(" '\n")
+    return _failure_from(str(getattr(exc, "stderr", "") or ""))
+
+
+def _failure_from(stderr: str) -> MlogError | None:
+    """What git's own words say went wrong, when it is the disk or the repository's owner."""
+    stderr = stderr.strip().removeprefix("stderr:").strip(" '\n")
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     said = next((line for line in lines if line.startswith(("fatal:", "error:"))), "")
     said = said.partition(":")[2].strip() or (lines[0] if lines else "")
@@ -102,6 +111,28 @@ def _git_failure(exc: Exception) -> MlogError | None:
             f"git cannot write: {said} (free space or make it writable, then retry)"
         )
     return None
+
+
+class _GitFailed(NotARepoError):
+    """A git command exited non-zero; unhandled, it is a one-line error naming git's own."""
+
+
+def _git(root: Path, *args: str, check: bool = True) -> str:
+    """Output of one git command run in ``root``, decoded as GitPython did; with ``check``
+    a non-zero exit raises :class:`_GitFailed`, else it gives the output it has."""
+    _require_git_binary()
+    executable = os.environ.get("GIT_PYTHON_GIT_EXECUTABLE", "git")
+    done = subprocess.run(
+        [executable, *args], cwd=root, capture_output=True, stdin=subprocess.DEVNULL
+    )
+    if check and done.returncode != 0:
+        said = done.stderr.decode("utf-8", "replace")
+        failure = _failure_from(said)
+        if failure is not None:
+            raise failure
+        reason = said.strip().splitlines()
+        raise _GitFailed(f"git {args[0]} failed: {reason[-1] if reason else done.returncode}")
+    return done.stdout.decode("utf-8", "surrogateescape")
 
 
 def open_repo(start: Path) -> Repo:
@@ -181,49 +212,47 @@ def _repo_root_from_git(start: Path) -> Path:
 
 @_git_failures
 def code_state(root: Path) -> CodeState:
-    """Commit, tree, branch, describe, remote and shallowness of HEAD, in two git calls."""
-    git = _git_module()
-    repo = open_repo(root)
+    """Commit, tree, branch, describe, remote and shallowness of HEAD, in three git calls."""
     try:
-        try:
-            lines = repo.git.rev_parse(
-                "--is-shallow-repository", "HEAD", "HEAD^{tree}", "--symbolic-full-name", "HEAD"
-            ).splitlines()
-        except git.GitCommandError:
-            raise NotARepoError(
-                "the repository has no commit yet (commit your code first)"
-            ) from None
-        shallow, commit, tree, ref = lines[:4]
-        return CodeState(
-            commit=commit,
-            tree=tree,
-            branch=ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None,
-            describe=_describe(repo),
-            remote=_remote_url(repo),
-            shallow=shallow == "true",
-        )
-    finally:
-        repo.close()
+        lines = _git(
+            root,
+            "rev-parse",
+            "--is-shallow-repository",
+            "HEAD",
+            "HEAD^{tree}",
+            "--symbolic-full-name",
+            "HEAD",
+        ).splitlines()
+    except _GitFailed:
+        raise NotARepoError("the repository has no commit yet (commit your code first)") from None
+    shallow, commit, tree, ref = lines[:4]
+    return CodeState(
+        commit=commit,
+        tree=tree,
+        branch=ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None,
+        describe=_describe(root),
+        remote=_remote_url(root),
+        shallow=shallow == "true",
+    )
 
 
-def _describe(repo: Repo) -> str | None:
+def _describe(root: Path) -> str | None:
     try:
-        text: str = repo.git.describe("--tags", "--always")
-    except Exception:  # describe is informative only
+        text = _git(root, "describe", "--tags", "--always").strip()
+    except _GitFailed:  # describe is informative only
         return None
     return text or None
 
 
-def _remote_url(repo: Repo) -> str | None:
+def _remote_url(root: Path) -> str | None:
     """URL of ``origin`` (else the first remote) from the config, credentials stripped."""
-    try:
-        reader = repo.config_reader()
-        sections = [s for s in reader.sections() if s.startswith('remote "')]
-        chosen = 'remote "origin"' if 'remote "origin"' in sections else next(iter(sections), None)
-        url = reader.get_value(chosen, "url", default="") if chosen else ""
-    except Exception:  # a broken remote config must not stop a run
-        return None
-    return strip_url_credentials(str(url)) if url else None
+    raw = _git(root, "config", "-z", "--get-regexp", r"^remote\..*\.url$", check=False)
+    urls: dict[str, str] = {}
+    for entry in filter(None, raw.split("\0")):
+        key, _, url = entry.partition("\n")
+        urls.setdefault(key[len("remote.") : -len(".url")], url)
+    url = urls.get("origin") or next(iter(urls.values()), "")
+    return strip_url_credentials(url) if url else None
 
 
 @_git_failures
@@ -233,13 +262,16 @@ def working_tree(root: Path) -> WorkingTree:
     The pathspec keeps git from walking ``.mlog/`` at all: with 50,000 uncommitted runs
     that walk alone took 1.85 s of every ``mlog run``.
     """
-    repo = open_repo(root)
-    try:
-        raw: str = repo.git.status(
-            "--porcelain=v1", "-z", "--untracked-files=all", "--", ".", f":(exclude){MLOG_DIR}"
-        )
-    finally:
-        repo.close()
+    raw = _git(
+        root,
+        "status",
+        "--porcelain=v1",
+        "-z",
+        "--untracked-files=all",
+        "--",
+        ".",
+        f":(exclude){MLOG_DIR}",
+    )
     return _parse_status(raw)
 
 
@@ -270,11 +302,8 @@ def _parse_status(raw: str) -> WorkingTree:
 @_git_failures
 def tracked_patch(root: Path) -> str:
     """Unified diff of staged and unstaged changes to tracked files, against HEAD."""
-    repo = open_repo(root)
-    try:
-        patch: str = repo.git.diff("HEAD", "--binary", "--", ".", f":(exclude){MLOG_DIR}")
-    finally:
-        repo.close()
+    patch = _git(root, "diff", "HEAD", "--binary", "--", ".", f":(exclude){MLOG_DIR}")
+    patch = patch.removesuffix("\n")
     return patch + "\n" if patch else ""
 
 
@@ -457,12 +486,7 @@ def reachable(root: Path) -> Reachable:
 # -- identity and config as git itself reads them ---------------------------------
 def config_value(root: Path, key: str) -> str | None:
     """``git config --get KEY`` as git reads it: files, ``-c``, and ``GIT_CONFIG_*`` variables."""
-    repo = open_repo(root)
-    try:
-        value: str = repo.git.config("--get", key, with_exceptions=False)
-    finally:
-        repo.close()
-    return value.strip() or None
+    return _git(root, "config", "--get", key, check=False).strip() or None
 
 
 def author_email(root: Path) -> str | None:
