@@ -301,9 +301,14 @@ def _content_key(store: Store, run_id: str) -> str:
 
 
 def _cache_version() -> str:
-    from mlog import __version__
+    """mlog's installed version and the record schema version: either change drops the cache."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    return f"{__version__}/{records.SCHEMA_VERSION}"
+    try:
+        installed = version("mlog-cli")
+    except PackageNotFoundError:
+        installed = "unknown"
+    return f"{installed}/{records.SCHEMA_VERSION}"
 
 
 def _read_verified(store: Store) -> dict[str, list[str]]:
