@@ -331,7 +331,7 @@ def _remember_verified(store: Store, loaded: _Loaded, refused: set[str | None]) 
             verified[key] = [str(code.get("commit")), str(code.get("tree"))]
     document = {"version": _cache_version(), "records": verified}
     with contextlib.suppress(OSError):  # a read-only cache only costs a slower next check
-        atomic.write_text(store.cache_dir / _VERIFIED_FILE, json.dumps(document))
+        atomic.write_text(store.local_cache() / _VERIFIED_FILE, json.dumps(document))
 
 
 def _event_paths(store: Store) -> Iterator[tuple[str, Path]]:

@@ -35,7 +35,7 @@ def _read(store: Store) -> tuple[dirstamp.Stamp | None, int]:
 
 def _write(store: Store, stamp: dirstamp.Stamp, high: int) -> None:
     with contextlib.suppress(OSError):  # a read-only cache only costs a recount next time
-        atomic.write_text(_path(store), f"{stamp.text()} {high}\n")
+        atomic.write_text(store.local_cache() / HIGH_FILE, f"{stamp.text()} {high}\n")
 
 
 def highest(store: Store) -> int:
