@@ -101,7 +101,7 @@ def _open_refreshed(store: Store, new_only: bool, quick: bool = False) -> RunInd
     (read-only checkout, full disk, lock held too long, a symlink under ``.mlog/``) a
     throwaway in-memory index serves."""
     if not store.safe_to_write(index_path(store)):
-        return _try_open(store, in_memory=True, new_only=new_only)
+        return _try_open(store, in_memory=True, new_only=new_only, quick=False)
     try:
         return _try_open(store, in_memory=False, new_only=new_only, quick=quick)
     except sqlite3.OperationalError:
