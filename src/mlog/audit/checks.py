@@ -205,6 +205,8 @@ def _load_all(store: Store, findings: list[Finding], *, use_cache: bool = True) 
         known = cache.get(key)
         if known is not None:
             loaded.records[run_id] = {"code": {"commit": known[0], "tree": known[1]}}
+            if len(known) > 2 and known[2] == "imported":  # its commit need not be reachable here
+                loaded.records[run_id]["imported"] = True
             loaded.verified[key] = known
         else:
             todo.append((run_id, key))
@@ -328,7 +330,8 @@ def _remember_verified(store: Store, loaded: _Loaded, refused: set[str | None]) 
     for run_id, key in loaded.parsed.items():
         code = loaded.records[run_id].get("code") or {}
         if key and run_id not in refused:
-            verified[key] = [str(code.get("commit")), str(code.get("tree"))]
+            imported = "imported" in loaded.records[run_id]
+            verified[key] = [str(code.get("commit")), str(code.get("tree")), "imported" * imported]
     document = {"version": _cache_version(), "records": verified}
     with contextlib.suppress(OSError):  # a read-only cache only costs a slower next check
         atomic.write_text(store.local_cache() / _VERIFIED_FILE, json.dumps(document))
