@@ -330,8 +330,8 @@ def _remember_verified(store: Store, loaded: _Loaded, refused: set[str | None]) 
     for run_id, key in loaded.parsed.items():
         code = loaded.records[run_id].get("code") or {}
         if key and run_id not in refused:
-            imported = "imported" in loaded.records[run_id]
-            verified[key] = [str(code.get("commit")), str(code.get("tree")), "imported" * imported]
+            mark = "imported" if "imported" in loaded.records[run_id] else ""
+            verified[key] = [str(code.get("commit")), str(code.get("tree")), mark]
     document = {"version": _cache_version(), "records": verified}
     with contextlib.suppress(OSError):  # a read-only cache only costs a slower next check
         atomic.write_text(store.local_cache() / _VERIFIED_FILE, json.dumps(document))
