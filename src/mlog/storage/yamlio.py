@@ -82,16 +82,14 @@ def loads(text: str | bytes, *, source: str = "<string>", allow_aliases: bool = 
     except UnicodeDecodeError as exc:
         raise RecordError(f"{source}: not valid UTF-8 (byte {exc.start})") from None
     try:  # both loaders are strict subclasses of yaml's (C)SafeLoader
-        document = yaml.load(
-            decoded, Loader=_StrictSafeLoader if allow_aliases else _NoAliasSafeLoader
-        )
+        data = yaml.load(decoded, Loader=_StrictSafeLoader if allow_aliases else _NoAliasSafeLoader)
     except yaml.YAMLError as exc:
         raise RecordError(f"{source}: {_describe(exc)}") from None
     except RecursionError:
         raise RecordError(f"{source}: nested too deeply") from None
     if allow_aliases and "*" in decoded:  # only aliases can expand or loop
-        check_expansion(document, source)
-    return document
+        check_expansion(data, source)
+    return data
 
 
 def load_file(path: Path, *, allow_aliases: bool = True) -> Any:
