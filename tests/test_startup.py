@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -61,3 +62,48 @@ def test_git_status_never_walks_the_mlog_directory(repo: Any) -> None:
     (repo.path / "stray.txt").write_text("dirty\n")
     tree = gitio.working_tree(repo.path)
     assert tree.untracked == ("stray.txt",) and tree.dirty
+
+
+def test_untracked_walk_never_enters_the_mlog_directory(
+    repo: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """git's own trace counts the directories it visited looking for untracked files:
+    50 run directories under .mlog must not add to that count."""
+    from mlog.storage import gitio
+
+    for n in range(50):
+        (repo.path / ".mlog" / "runs" / f"r{n}").mkdir(parents=True)
+        (repo.path / ".mlog" / "runs" / f"r{n}" / "record.yaml").write_text("id: r\n")
+    (repo.path / "src").mkdir()
+    (repo.path / "src" / "new.py").write_text("x = 1\n")
+    trace = tmp_path / "trace2.txt"
+    monkeypatch.setenv("GIT_TRACE2_PERF", str(trace))
+    tree = gitio.working_tree(repo.path)
+    assert tree.untracked == ("src/new.py",)
+    visited = [int(line.rsplit(":", 1)[1]) for line in trace.read_text().splitlines()
+               if "directories-visited:" in line]  # fmt: skip
+    assert visited and max(visited) <= 3
+
+
+def test_every_kind_of_dirty_path_is_still_seen(repo: Any) -> None:
+    from mlog.storage import gitio
+
+    (repo.path / "keep.txt").write_text("a\n")
+    (repo.path / "gone.txt").write_text("b\n")
+    (repo.path / "deep").mkdir()
+    (repo.path / "deep" / "tracked.txt").write_text("c\n")
+    (repo.path / ".gitignore").write_text("*.log\n")
+    repo.commit("base")
+    (repo.path / "keep.txt").write_text("changed\n")  # modified
+    (repo.path / "gone.txt").unlink()  # a deleted top-level file is in no directory listing
+    (repo.path / "staged.txt").write_text("s\n")
+    repo.git("add", "staged.txt")
+    (repo.path / "deep" / "more").mkdir()
+    (repo.path / "deep" / "more" / "u.txt").write_text("u\n")  # untracked, two levels down
+    (repo.path / "noise.log").write_text("ignored\n")
+    (repo.path / "odd [name]*.txt").write_text("glob characters are literal\n")
+    tree = gitio.working_tree(repo.path)
+    assert set(tree.modified) == {"keep.txt", "gone.txt"}
+    assert tree.staged == ("staged.txt",)
+    assert tree.untracked == ("deep/more/u.txt", "odd [name]*.txt")
+    assert "noise.log" not in tree.all_paths and tree.dirty

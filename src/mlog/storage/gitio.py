@@ -257,22 +257,47 @@ def _remote_url(root: Path) -> str | None:
 
 @_git_failures
 def working_tree(root: Path) -> WorkingTree:
-    """Dirty paths from ``git status``, ignoring mlog's own directory.
+    """Dirty paths from git, never walking mlog's own directory.
 
-    The pathspec keeps git from walking ``.mlog/`` at all: with 50,000 uncommitted runs
-    that walk alone took 1.85 s of every ``mlog run``.
+    Tracked changes come from ``git status --untracked-files=no`` (index and HEAD only).
+    Untracked files come from ``git ls-files --others`` limited to the top-level entries
+    other than ``.mlog``: git prunes its directory walk only by positive pathspecs, so an
+    ``:(exclude).mlog`` pathspec still walked every run directory (0.12 s of every
+    ``mlog run`` at 10,000 runs, growing with each run).
     """
     raw = _git(
         root,
         "status",
         "--porcelain=v1",
         "-z",
-        "--untracked-files=all",
+        "--untracked-files=no",
         "--",
         ".",
         f":(exclude){MLOG_DIR}",
     )
-    return _parse_status(raw)
+    tracked = _parse_status(raw)
+    names = _top_level_names(root)
+    if not names:
+        return tracked
+    listed = _git(root, "ls-files", "-z", "--others", "--exclude-standard", "--", *names)
+    untracked = tuple(sorted(path for path in listed.split("\0") if path))
+    every = tuple(sorted({*tracked.all_paths, *untracked}))
+    return WorkingTree(tracked.modified, tracked.staged, untracked, every)
+
+
+_WALK_LIMIT = 4096  # top-level entries passed to git one by one; beyond, git walks "." itself
+
+
+def _top_level_names(root: Path) -> list[str]:
+    """Literal pathspecs for the entries of ``root`` git should look at for untracked files."""
+    try:
+        with os.scandir(root) as entries:
+            names = [e.name for e in entries if e.name not in (".git", MLOG_DIR)]
+    except OSError:
+        names = []
+    if len(names) > _WALK_LIMIT:
+        return [".", f":(exclude){MLOG_DIR}"]
+    return [f":(literal){name}" for name in sorted(names)]
 
 
 def _parse_status(raw: str) -> WorkingTree:
