@@ -107,3 +107,27 @@ def test_every_kind_of_dirty_path_is_still_seen(repo: Any) -> None:
     assert tree.staged == ("staged.txt",)
     assert tree.untracked == ("deep/more/u.txt", "odd [name]*.txt")
     assert "noise.log" not in tree.all_paths and tree.dirty
+
+
+def test_the_command_table_names_every_command_and_its_module() -> None:
+    from mlog.cli import app as app_module
+
+    seen: dict[str, str] = {}
+    for module in app_module.MODULES:
+        tree = app_module.build((module,))
+        names = [info.name for info in tree.registered_commands]
+        names += [info.name for info in tree.registered_groups]
+        for name in names:
+            assert name is not None
+            seen[name] = module
+    assert seen == app_module.COMMANDS
+    full = app_module.build()
+    assert len(full.registered_commands) + len(full.registered_groups) == len(seen)
+
+
+def test_run_builds_only_its_own_command() -> None:
+    code = "from mlog.cli.app import main\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
+    others = ("mlog.cli.registry", "mlog.cli.compare", "mlog.cli.report", "mlog.cli.interop",
+              "mlog.cli.lineage", "mlog.api.registry", "mlog.registry.fold")  # fmt: skip
+    assert loaded(code, ("run", "--help"), heavy=others) == []
+    assert loaded(code, ("--help",), heavy=("mlog.cli.registry",)) == ["mlog.cli.registry"]

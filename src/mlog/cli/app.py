@@ -2,32 +2,39 @@
 
 from __future__ import annotations
 
+import importlib
+from functools import cache
 from typing import Annotated
 
 import typer
 
 from mlog import __version__
-from mlog.cli import check as check_cli
-from mlog.cli import compare as compare_cli
-from mlog.cli import inspect, run, setup
-from mlog.cli import interop as interop_cli
-from mlog.cli import lineage as lineage_cli
-from mlog.cli import registry as registry_cli
-from mlog.cli import remote as remote_cli
-from mlog.cli import report as report_cli
 from mlog.cli.common import state
 
-app = typer.Typer(
-    name="mlog",
-    help=(
-        "Keep a complete, immutable metadata log of every training run, inside your git repo.\n\n"
-        "Start with `mlog init`, then wrap your training: `mlog run -- python train.py`."
-    ),
-    no_args_is_help=True,
-    add_completion=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode="markdown",
-)
+# The module of mlog/cli that registers each top-level command or group. `mlog run` builds a
+# command tree holding only `run`, so it imports neither the other commands' modules nor
+# their api and domain code (tests/test_startup.py checks the table against the full tree).
+COMMANDS: dict[str, str] = {
+    "init": "setup", "validate": "setup", "recover": "setup",
+    "run": "run",
+    "ls": "inspect", "show": "inspect",
+    "register": "registry", "promote": "registry", "approve": "registry",
+    "deployable": "registry", "card": "registry", "registry": "registry",
+    "check": "check", "hook": "check",
+    "diff": "compare", "champion": "compare", "data": "compare",
+    "report": "report",
+    "push": "remote", "pull": "remote", "fetch": "remote",
+    "rerun": "lineage", "lineage": "lineage",
+    "import": "interop", "export": "interop", "verify-provenance": "interop",
+}  # fmt: skip
+MODULES = ("setup", "run", "inspect", "registry", "check", "compare", "report", "remote",
+           "lineage", "interop")  # fmt: skip
+
+# `mlog --help` lists commands in the order of the workflow, not of registration.
+HELP_ORDER = ("init", "run", "ls", "show", "diff", "champion", "register", "promote", "approve",
+              "deployable", "push", "pull", "fetch", "card", "report", "rerun", "lineage",
+              "validate", "check",
+              "recover")  # fmt: skip
 
 
 def _version(value: bool) -> None:
@@ -36,7 +43,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def main_options(
     version: Annotated[
         bool,
@@ -52,25 +58,47 @@ def main_options(
     state["traceback"] = traceback
 
 
-setup.register(app)
-run.register(app)
-inspect.register(app)
-registry_cli.register(app)
-check_cli.register(app)
-compare_cli.register(app)
-report_cli.register(app)
-remote_cli.register(app)
-lineage_cli.register(app)
-interop_cli.register(app)
+@cache
+def build(modules: tuple[str, ...] = MODULES) -> typer.Typer:
+    """The ``mlog`` app with the commands of ``modules`` (every command by default)."""
+    app = typer.Typer(
+        name="mlog",
+        help=(
+            "Keep a complete, immutable metadata log of every training run, inside your git "
+            "repo.\n\nStart with `mlog init`, then wrap your training: `mlog run -- python "
+            "train.py`."
+        ),
+        no_args_is_help=True,
+        add_completion=True,
+        pretty_exceptions_enable=False,
+        rich_markup_mode="markdown",
+    )
+    app.callback()(main_options)
+    for name in modules:
+        importlib.import_module(f"mlog.cli.{name}").register(app)
+    app.registered_commands.sort(
+        key=lambda info: HELP_ORDER.index(info.name) if info.name in HELP_ORDER else len(HELP_ORDER)
+    )
+    return app
 
-# `mlog --help` lists commands in the order of the workflow, not of registration.
-HELP_ORDER = ("init", "run", "ls", "show", "diff", "champion", "register", "promote", "approve",
-              "deployable", "push", "pull", "fetch", "card", "report", "rerun", "lineage",
-              "validate", "check",
-              "recover")  # fmt: skip
-app.registered_commands.sort(
-    key=lambda info: HELP_ORDER.index(info.name) if info.name in HELP_ORDER else len(HELP_ORDER)
-)
+
+def __getattr__(name: str) -> typer.Typer:
+    """``app``: the full command tree, built on first use (tests and completion use it)."""
+    if name == "app":
+        return build()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _for_argv(argv: list[str]) -> typer.Typer:
+    """Only the module of the command being run, when the command line names one."""
+    import os
+
+    if "_MLOG_COMPLETE" in os.environ:  # shell completion needs every command
+        return build()
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    if command in COMMANDS and "--help" not in argv[: argv.index(command)]:
+        return build((COMMANDS[command],))
+    return build()
 
 
 def main() -> None:
@@ -78,7 +106,7 @@ def main() -> None:
     import sys
 
     try:
-        code = app(standalone_mode=False)
+        code = _for_argv(sys.argv[1:])(standalone_mode=False)
     except typer.TyperException as exc:
         sys.exit(_usage_error(exc))
     except typer.Abort:

@@ -11,15 +11,14 @@ import typer
 from mlog.cli.common import Command, JsonOption, cwd, handle_errors
 from mlog.cli.diffview import data_table, label, markdown_report, render_diff
 
-data_app = typer.Typer(
-    name="data",
-    help="Inspect the datasets recorded with runs: file changes, profiles, drift, reviews.",
-    no_args_is_help=True,
-    rich_markup_mode="markdown",
-)
-
 
 def register(app: typer.Typer) -> None:
+    data_app = typer.Typer(
+        name="data",
+        help="Inspect the datasets recorded with runs: file changes, profiles, drift, reviews.",
+        no_args_is_help=True,
+        rich_markup_mode="markdown",
+    )
     app.command("diff", cls=Command)(diff_command)
     app.command("champion", cls=Command)(champion_command)
     data_app.command("diff", cls=Command)(data_diff_command)

@@ -10,15 +10,6 @@ import typer
 
 from mlog.cli.common import JsonOption, cwd, handle_errors
 
-import_app = typer.Typer(
-    help="Bring runs in from another tool (MLflow), keeping every field.",
-    no_args_is_help=True,
-)
-export_app = typer.Typer(
-    help="Hand runs out: to MLflow, as in-toto / SLSA provenance, as Parquet or CSV.",
-    no_args_is_help=True,
-)
-
 TrackingUri = Annotated[
     str,
     typer.Option(
@@ -29,6 +20,14 @@ TrackingUri = Annotated[
 
 
 def register(app: typer.Typer) -> None:
+    import_app = typer.Typer(
+        help="Bring runs in from another tool (MLflow), keeping every field.",
+        no_args_is_help=True,
+    )
+    export_app = typer.Typer(
+        help="Hand runs out: to MLflow, as in-toto / SLSA provenance, as Parquet or CSV.",
+        no_args_is_help=True,
+    )
     app.add_typer(import_app, name="import")
     app.add_typer(export_app, name="export")
     import_app.command("mlflow")(import_mlflow_command)

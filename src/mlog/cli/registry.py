@@ -34,14 +34,13 @@ TargetArg = Annotated[
     ),
 ]
 
-registry_app = typer.Typer(
-    name="registry",
-    help="Read the model registry: versions, stages, champion, audit trail.",
-    no_args_is_help=True,
-)
-
 
 def register(app: typer.Typer) -> None:
+    registry_app = typer.Typer(
+        name="registry",
+        help="Read the model registry: versions, stages, champion, audit trail.",
+        no_args_is_help=True,
+    )
     app.command("register", cls=Command)(register_command)
     app.command("promote", cls=Command)(promote_command)
     app.command("approve", cls=Command)(approve_command)
