@@ -444,19 +444,16 @@ def _md_packages(
 # -- validation report after `mlog run` -----------------------------------------------------------
 def render_validation(report: Mapping[str, Any] | None, model: str) -> None:
     """Print the validation report on stderr, after the command's own output."""
-    from rich.markup import escape
-
     from mlog import ui
 
-    console = ui.err()
     if report is None:
         return
-    if report["verdict"] == "no_champion":
-        console.print(
-            f"[dim]validation: model {model} has no champion yet "
-            "(set one with `mlog champion RUN`)[/]"
-        )
+    if report["verdict"] == "no_champion":  # a line of text: no need to import rich for it
+        ui.info(f"validation: model {model} has no champion yet (set one with `mlog champion RUN`)")
         return
+    from rich.markup import escape
+
+    console = ui.err()
     champ = report["champion"]
     verdict = report["verdict"]
     shown = _styled(verdict.replace("_", " ").upper(), verdict)
