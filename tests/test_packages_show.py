@@ -40,3 +40,17 @@ def test_diff_keeps_its_package_section(repo: Repo, cli: Any) -> None:
         assert cli("run", "--", PYTHON, "train.py").exit_code == 0
     result = json.loads(cli("diff", "v1", "v2", "--json").stdout)
     assert set(result["packages"]) >= {"added", "removed", "upgraded", "downgraded"}
+
+
+def test_show_still_shows_a_run_whose_package_list_object_is_missing(repo: Repo, cli: Any) -> None:
+    assert cli("run", "--", PYTHON, "train.py").exit_code == 0
+    shown = json.loads(cli("show", "latest", "--json").stdout)
+    digest = shown["environment"]["packages"]["object"].partition(":")[2]
+    (repo.path / ".mlog" / "objects" / digest[:2] / digest[2:]).unlink()
+    human = cli("show", "latest")
+    assert human.exit_code == 0, human
+    assert "warning: packages not shown: object" in human.stderr
+    assert "is missing from .mlog/objects" in human.stderr
+    assert "succeeded" in human.stdout
+    as_json = cli("show", "latest", "--json")
+    assert as_json.exit_code == 0 and json.loads(as_json.stdout)["packages"] is None

@@ -49,10 +49,14 @@ def links(*, cwd: Path, ref: str) -> dict[str, Any]:
     """What ``mlog show`` adds about a run: the runs that produced its inputs, what it
     reproduces, and the reruns of it. Read from the index only when this clone has one,
     so that ``show`` in a fresh clone stays instant (``indexed`` is then False)."""
+    store = open_store(cwd)
+    return links_of(store, refs.resolve(store, ref))
+
+
+def links_of(store: Store, run: str) -> dict[str, Any]:
+    """:func:`links` for a run already resolved in an open store."""
     from mlog.lineage import graph, index
 
-    store = open_store(cwd)
-    run = refs.resolve(store, ref)
     if not index.exists(store):
         return {"indexed": False, "producers": [], "reproduces": None, "reproduced_by": []}
     with index.opened(store, new_only=True) as found:

@@ -235,10 +235,16 @@ def verify_deployable(*, cwd: Path, model: str, stage: str = "production") -> De
 def artifact_status(*, cwd: Path, ref: str) -> list[dict[str, Any]]:
     """Each artifact of a run: present and matching locally? present on the remote?"""
     from mlog.api import refs
-    from mlog.remote.units import units_of
 
     store = _store(cwd)
     record = store.load_record(refs.resolve(store, ref))  # shown even when tampered
+    return status_of(store, record)
+
+
+def status_of(store: Store, record: dict[str, Any]) -> list[dict[str, Any]]:
+    """:func:`artifact_status` for a record already loaded from an open store."""
+    from mlog.remote.units import units_of
+
     return _status(store, units_of(record)[0])
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -171,10 +171,16 @@ class Shown:
 
     ``view`` is what a reader sees: the record plus its ``packages`` inline
     (``{name: version}``, sorted) and ``integrity.verified`` (with ``problems`` when false).
+    With ``detail``, :func:`show` also gives ``links`` (lineage: producers of its inputs,
+    reruns) and ``where`` (each artifact here and on the remote). ``notes`` are warnings
+    about what could not be shown (a missing package-list object).
     """
 
     record: dict[str, Any]
     view: dict[str, Any]
+    links: dict[str, Any] | None = None
+    where: list[dict[str, Any]] = field(default_factory=list)
+    notes: tuple[str, ...] = ()
 
     def yaml(self) -> str:
         from mlog.storage import yamlio
@@ -182,17 +188,33 @@ class Shown:
         return yamlio.dumps(self.record)
 
 
-def show(*, cwd: Path, ref: str) -> Shown:
-    """``mlog show RUN``: the full record a reference names."""
+def show(*, cwd: Path, ref: str, detail: bool = False) -> Shown:
+    """``mlog show RUN``: the full record a reference names, in one opening of the store."""
     store = open_store(cwd)
     run_id = refs.resolve(store, ref)
     record = store.load_record(run_id)
     problems = store.unverified.get(run_id, [])
-    view = {**record, "packages": store.packages(record)}
+    notes: list[str] = []
+    try:
+        packages = store.packages(record)
+    except MlogError as exc:  # the record is still worth showing without its package list
+        packages = None
+        notes.append(f"packages not shown: {exc}")
+    view = {**record, "packages": packages}
     view["integrity"] = {**(record.get("integrity") or {}), "verified": not problems}
     if problems:
         view["integrity"]["problems"] = problems
-    return Shown(record, view)
+    if not detail:
+        return Shown(record, view, notes=tuple(notes))
+    from mlog.api import lineage, remote
+
+    return Shown(
+        record,
+        view,
+        links=lineage.links_of(store, run_id),
+        where=remote.status_of(store, record),
+        notes=tuple(notes),
+    )
 
 
 @dataclass(frozen=True)

@@ -162,24 +162,22 @@ def show_command(
     from mlog.api import runs as api
     from mlog.cli.render import render_record
 
-    shown = api.show(cwd=cwd(), ref=run)
+    shown = api.show(cwd=cwd(), ref=run, detail=not (json_output or yaml_output))
+    for note in shown.notes:
+        ui.warning(note)
     if json_output:
         ui.print_json(shown.view)
     elif yaml_output:
         ui.print_text(shown.yaml())
     else:
-        from mlog.api import lineage
-
-        render_record(shown.view, links=lineage.links(cwd=cwd(), ref=str(shown.record["id"])))
-        _render_where(shown.record)
+        render_record(shown.view, links=shown.links)
+        _render_where(shown.where)
 
 
-def _render_where(record: dict[str, Any]) -> None:
+def _render_where(rows: list[dict[str, Any]]) -> None:
     """Whether each artifact is here (matching its hash) and on the remote."""
     from mlog import ui
-    from mlog.api import remote
 
-    rows = remote.artifact_status(cwd=cwd(), ref=str(record["id"]))
     if rows:
         ui.table(
             ["artifact", "local", "remote"], [[r["path"], r["local"], r["remote"]] for r in rows]
