@@ -188,3 +188,30 @@ def test_index_follows_new_runs(repo: Repo, pipeline: dict[str, str], cli: Any) 
     assert result.exit_code == 0, result
 
     assert "v3" in cli("lineage", "v1", "--down").stdout
+
+
+def test_lineage_catches_up_through_its_triggers_and_after_a_rebuild(
+    repo: Repo, pipeline: dict[str, str], cli: Any
+) -> None:
+    import sqlite3
+
+    index_file = repo.path / ".mlog" / "cache" / "index.sqlite"
+    assert "v3" not in cli("lineage", "v1", "--down").stdout
+    with sqlite3.connect(index_file) as conn:
+        triggers = {row[0] for row in conn.execute("SELECT name FROM sqlite_master "
+                                                   "WHERE type = 'trigger'")}  # fmt: skip
+        assert {"lineage_runs_added", "lineage_runs_removed", "lineage_runs_changed"} <= triggers
+        assert conn.execute("SELECT count(*) FROM lineage_dirty").fetchone() == (0,)
+    assert cli("run", "--data", "features.csv", "--", PYTHON, "-c", "pass").exit_code == 0
+    assert "v3" in cli("lineage", "v1", "--down").stdout
+    with sqlite3.connect(index_file) as conn:  # synced: nothing left to look at again
+        assert conn.execute("SELECT count(*) FROM lineage_dirty").fetchone() == (0,)
+    for name in ("index.sqlite", "index.sqlite-wal", "index.sqlite-shm"):
+        (repo.path / ".mlog" / "cache" / name).unlink(missing_ok=True)
+    rebuilt = cli("lineage", "v1", "--down")
+    assert "v3" in rebuilt.stdout and "m@v1" in rebuilt.stdout, rebuilt
+    third = repo.run_ids()[-1]  # a record removed (as a squash of history might) is forgotten
+    for path in (repo.path / ".mlog" / "runs" / third).iterdir():
+        path.unlink()
+    (repo.path / ".mlog" / "runs" / third).rmdir()
+    assert "v3" not in cli("lineage", "v1", "--down").stdout
