@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -11,6 +12,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.console import Console
 
+
+_ONE_STYLE = re.compile(r"\[[a-z][a-z ]*\]([^\[\]\\]*)\[/\]")
+"""A cell that is one styled run of plain text; its plain text is the group."""
 
 PIPE_WIDTH = 4096
 """Width of stdout when it is not a terminal: rows are never folded, so `grep` sees whole ids."""
@@ -37,9 +41,27 @@ def _console(stream: object, *, stderr: bool) -> Console:
     return console
 
 
+_TERMINAL_ENV = ("FORCE_COLOR", "TTY_INTERACTIVE", "TTY_COMPATIBLE")
+"""Variables with which rich may treat a pipe as a terminal: then rich decides."""
+
+
 def piped() -> bool:
     """Whether stdout goes to a pipe or a file rather than a terminal."""
+    if not any(os.environ.get(name) for name in _TERMINAL_ENV):
+        isatty = getattr(sys.stdout, "isatty", None)
+        if not (isatty and isatty()):
+            return True  # known without importing rich
     return not out().is_terminal
+
+
+def width() -> int:
+    """Columns of stdout: the terminal's, ``COLUMNS``, or :data:`PIPE_WIDTH` when piped."""
+    columns = os.environ.get("COLUMNS", "")
+    if piped() and not columns:
+        return PIPE_WIDTH
+    if piped() and columns.isdigit():
+        return int(columns)
+    return out().width
 
 
 def print_json(data: Any, *, one_line: bool = False) -> None:
@@ -118,9 +140,13 @@ def table(
 def _plain_table(columns: list[str], rows: list[list[str]]) -> None:
     def cell(value: str) -> str:
         if "[" in value:  # only text with a bracket can hold markup (2 s of `ls` at 10k rows)
-            from rich.text import Text
+            simple = _ONE_STYLE.fullmatch(value)  # `[green]succeeded[/]`: no parser needed
+            if simple:
+                value = simple.group(1)
+            else:
+                from rich.text import Text
 
-            value = Text.from_markup(value).plain
+                value = Text.from_markup(value).plain
         return value.replace("\t", " ").replace("\n", " ")
 
     lines = ["\t".join(cell(c) for c in columns)]

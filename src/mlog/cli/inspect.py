@@ -106,7 +106,7 @@ def _metrics_that_fit(runs: list[Any], show_model: bool) -> list[str]:
     """As many metric columns as the terminal has room for (the note column takes the rest)."""
     from mlog import ui
 
-    room = ui.out().width - (74 if show_model else 58)  # the fixed columns, a short note
+    room = ui.width() - (74 if show_model else 58)  # the fixed columns, a short note
     chosen = []
     for name in sorted({n for run in runs for n in run.metrics}):
         room -= max(len(name), 9) + 3
