@@ -52,7 +52,9 @@ def ensure_repo(repo: Path) -> Store:
     return store
 
 
-def make_record(rng: random.Random, number: int, commit: str, tree: str) -> dict[str, Any]:
+def make_record(
+    rng: random.Random, number: int, commit: str, tree: str, packages: list[str]
+) -> dict[str, Any]:
     """One record with the shape of a real ``mlog run`` on this machine."""
     started = START + timedelta(minutes=7 * number, seconds=rng.randint(0, 59))
     duration = round(rng.uniform(30, 3600), 3)
@@ -74,7 +76,7 @@ def make_record(rng: random.Random, number: int, commit: str, tree: str) -> dict
         "tags": {"team": rng.choice(TEAMS)},
         "code": _code(rng, commit, tree),
         "command": _command(rng, started, duration, status),
-        "environment": _environment(rng),
+        "environment": _environment(rng, packages),
         "params": params,
         "param_sources": ["params.yaml"],
         "seed": params["seed"],
@@ -120,7 +122,16 @@ def _command(rng: random.Random, started: datetime, duration: float, status: str
     }
 
 
-def _environment(rng: random.Random) -> dict[str, Any]:
+PACKAGE_LISTS = 3
+
+
+def package_list(variant: int) -> bytes:
+    """One of a few package lists (120 ``name==version`` lines), as ``mlog run`` stores them."""
+    lines = [f"pkg-{n:03d}=={1 + (n * 7 + variant) % 9}.{variant}.0" for n in range(120)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _environment(rng: random.Random, packages: list[str]) -> dict[str, Any]:
     return {
         "python": {"version": rng.choice(("3.11.7", "3.11.9")), "implementation": "CPython"},
         "os": {"system": "Linux", "release": "6.1.0-18-amd64", "machine": "x86_64"},
@@ -131,7 +142,7 @@ def _environment(rng: random.Random) -> dict[str, Any]:
         "cuda": None,
         "driver": None,
         "variables": {"PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "8"},
-        "packages": {"object": f"xxh3_128:{rng.getrandbits(128):032x}", "count": 120},
+        "packages": {"object": rng.choice(packages), "count": 120},
     }
 
 
@@ -186,8 +197,9 @@ def _write_block(
 ) -> int:
     store = Store(repo)
     rng = random.Random(f"{seed}:{first}")
+    packages = [store.put_object(package_list(v)) for v in range(PACKAGE_LISTS)]
     for number in range(first, first + size):
-        record = records.seal(make_record(rng, number, commit, tree))
+        record = records.seal(make_record(rng, number, commit, tree, packages))
         if check:
             validate(record, "run", source=f"synthetic run v{number}")
         store.write_run(record["id"], yamlio.dumps(record), {})

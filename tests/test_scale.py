@@ -215,3 +215,29 @@ def test_parallel_check_reports_the_same_findings(
     monkeypatch.setattr(checks, "_PARALLEL_MIN", 4)
     assert _errors(store, full=True) == serial
     assert ("schema", broken) in serial
+
+
+def test_synthesized_records_are_valid_deterministic_and_showable(tmp_path: Path) -> None:
+    """benchmarks/synthesize.py: what the scale figures are measured on must be real records."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(
+        "synthesize", Path(__file__).parents[1] / "benchmarks" / "synthesize.py"
+    )
+    assert spec is not None and spec.loader is not None
+    synthesize = importlib.util.module_from_spec(spec)
+    sys.modules["synthesize"] = synthesize
+    spec.loader.exec_module(synthesize)
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert synthesize.synthesize(one, 30, jobs=1) == 30
+    assert synthesize.synthesize(two, 30, jobs=2) == 30
+    ids = sorted(p.name for p in (one / ".mlog" / "runs").iterdir() if not p.name.startswith("."))
+    assert ids == sorted(
+        p.name for p in (two / ".mlog" / "runs").iterdir() if not p.name.startswith(".")
+    )
+    store = Store(one)
+    assert _errors(store) == []
+    record = store.load_record(ids[0])
+    packages = store.packages(record)
+    assert packages is not None and len(packages) == 120
