@@ -61,7 +61,7 @@ runs = client.search_runs([exp], filter_string=sys.argv[4], max_results=1000,
                           order_by=["attributes.start_time DESC"])
 # MLflow params are strings, compared as strings: lr > 0.01 cannot be said in its filter
 # language (nor an OR of values), so the newest page is fetched and filtered here
-runs = [r for r in runs if float(r.data.params["lr"]) > 0.01][:10]
+runs = [r for r in runs if float(r.data.params.get("lr", "0")) > 0.01][:10]
 print(f"{time.perf_counter() - start:.4f} {len(runs)}")
 """
 
