@@ -1,4 +1,9 @@
-"""JSON Schema validation of records, events and config, reporting every problem at once."""
+"""JSON Schema validation of records, events and config, reporting every problem at once.
+
+A valid document is recognised by the fast check in ``storage.shape`` (compiled once per
+schema); jsonschema is imported only to word the problems of a document that check refuses,
+so the ``run`` path never loads it.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from importlib import resources
 from typing import Any
 
 from mlog.errors import MlogError, RecordError
+from mlog.storage.shape import Check, compile_schema
 
 SCHEMAS = ("run", "config", "registry-event", "intoto-provenance")
 
@@ -18,6 +24,20 @@ def load_schema(name: str) -> dict[str, Any]:
     text = resources.files("mlog").joinpath("schemas", f"{name}.schema.json").read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
+
+
+@cache
+def _checker(name: str, partial: bool = False) -> Check:
+    schema = load_schema(name)
+    return compile_schema({**schema, "required": []} if partial else schema)
+
+
+def _valid(document: Any, name: str, partial: bool = False) -> bool:
+    """The fast answer; anything it cannot decide counts as invalid, for jsonschema to judge."""
+    try:
+        return _checker(name, partial)(document)
+    except Exception:  # e.g. a value Python cannot compare, or a nesting too deep to walk
+        return False
 
 
 @cache
@@ -36,11 +56,15 @@ def _partial_validator(name: str) -> Any:
 
 def part_problems(part: dict[str, Any], schema: str) -> list[str]:
     """Violations of some top-level fields of a document, the others not required."""
+    if _valid(part, schema, partial=True):
+        return []
     return sorted(_short(error.message) for error in _partial_validator(schema).iter_errors(part))
 
 
 def problems(document: Any, schema: str) -> list[str]:
     """Every schema violation as ``path: message``, sorted by path; empty when valid."""
+    if _valid(document, schema):
+        return []
     found = []
     for error in _validator(schema).iter_errors(document):
         where = ".".join(str(part) for part in error.absolute_path) or "(top)"
@@ -50,6 +74,8 @@ def problems(document: Any, schema: str) -> list[str]:
 
 def violations(document: Any, schema: str) -> list[tuple[tuple[str | int, ...], str]]:
     """Every schema violation as (path of the offending value, message), deepest first."""
+    if _valid(document, schema):
+        return []
     found = [
         (tuple(error.absolute_path), _short(error.message))
         for error in _validator(schema).iter_errors(document)
