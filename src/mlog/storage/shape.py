@@ -5,7 +5,7 @@ only "valid or not". The schema files stay the contract: ``storage.schema`` asks
 first and brings in jsonschema only when it says "invalid", to word the problems.
 
 The semantics follow JSON Schema 2020-12 as jsonschema's ``Draft202012Validator`` applies
-them (no format assertion): ``bool`` is neither an integer nor a number, ``1.0`` is not an
+them (no format assertion): ``bool`` is neither an integer nor a number, ``1.0`` is an
 integer, only ``list`` is an array and only ``dict`` an object, patterns are searched (not
 anchored), ``enum``/``const`` tell ``True`` from ``1``, and each keyword only constrains
 instances of its own type. Only the keywords mlog's shipped schemas use are implemented; any
@@ -67,6 +67,8 @@ def _is_number(value: Any) -> bool:
 
 
 def _is_integer(value: Any) -> bool:
+    if isinstance(value, float):
+        return value.is_integer()
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -131,7 +133,7 @@ def _all(checks: list[Check]) -> Check:
         return checks[0]
 
     def check(value: Any) -> bool:
-        for each in checks:
+        for each in checks:  # noqa: SIM110 - a plain loop beats all() over a generator
             if not each(value):
                 return False
         return True
@@ -263,7 +265,7 @@ class _Compiler:
             def known(value: Any) -> bool:
                 if not isinstance(value, dict):
                     return True
-                for name, check in pairs:
+                for name, check in pairs:  # noqa: SIM110 - as in _all, for speed
                     if name in value and not check(value[name]):
                         return False
                 return True
