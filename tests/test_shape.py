@@ -7,8 +7,6 @@ import importlib.util
 import json
 import math
 import random
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -324,22 +322,3 @@ def test_a_value_the_fast_check_cannot_compare_goes_to_jsonschema() -> None:
         compile_schema(schema.load_schema("config"))(config)
     with pytest.raises(TypeError):  # jsonschema cannot order it either, and says so
         schema.problems(config, "config")
-
-
-PROBE = """
-import atexit, sys
-atexit.register(lambda: print("LOADED", sorted(m for m in ("jsonschema",) if m in sys.modules)))
-sys.argv = ["mlog", "run", "--", sys.executable, "-c", "pass"]
-from mlog.cli.entry import main
-main()
-"""
-
-
-def test_mlog_run_does_not_import_jsonschema(repo: Repo) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE], cwd=repo.path, capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    assert "LOADED []" in done.stdout.splitlines()[-1], done.stdout
-    assert "succeeded" in done.stderr
-    assert len(repo.run_ids()) == 1

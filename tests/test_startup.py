@@ -131,3 +131,24 @@ def test_run_builds_only_its_own_command() -> None:
               "mlog.cli.lineage", "mlog.api.registry", "mlog.registry.fold")  # fmt: skip
     assert loaded(code, ("run", "--help"), heavy=others) == []
     assert loaded(code, ("--help",), heavy=("mlog.cli.registry",)) == ["mlog.cli.registry"]
+
+
+RUN_PROBE = """
+import atexit, sys
+heavy = {heavy!r}
+atexit.register(lambda: print("LOADED", sorted(m for m in heavy if m in sys.modules)))
+sys.argv = ["mlog", "run", "--", sys.executable, "-c", "pass"]
+from mlog.cli.entry import main
+main()
+"""
+
+
+def test_run_does_not_import_jsonschema(repo: Any) -> None:
+    """A valid record is recognised by storage.shape; jsonschema only words invalid ones."""
+    probe = RUN_PROBE.format(heavy=("jsonschema",))
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "LOADED []", done.stdout
+    assert "succeeded" in done.stderr and len(repo.run_ids()) == 1
