@@ -10,9 +10,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import platform
 import resource
 import signal
-import socket
 import sys
 import threading
 import time
@@ -164,7 +164,7 @@ def _base_record(
             "cwd": _relative_cwd(cwd, root),
             "started_at": records.utc_timestamp(),
             "user": _system_user(),
-            "host": socket.gethostname(),
+            "host": platform.node(),
         },
         "environment": inputs.environment,
         "params": inputs.params,
@@ -263,7 +263,7 @@ def _pending_state(prepared: Prepared, mlog_pid: int, child_pid: int | None) -> 
         "mlog_started": _process_start(mlog_pid),
         "child_pid": child_pid,
         "child_started": _process_start(child_pid) if child_pid else None,
-        "host": socket.gethostname(),
+        "host": platform.node(),
     }
 
 
@@ -603,7 +603,7 @@ def note_outcome(prepared: Prepared, outcome: Outcome) -> None:
 
 
 def _is_orphan(state: dict[str, Any]) -> bool:
-    if state.get("host") != socket.gethostname():
+    if state.get("host") != platform.node():
         return False
     mlog_alive = _alive(state.get("mlog_pid"), state.get("mlog_started"))
     child_alive = _alive(state.get("child_pid"), state.get("child_started"))
