@@ -42,7 +42,11 @@ def synthesize_module() -> Any:
 def synthetic_records(count: int) -> list[dict[str, Any]]:
     synthesize = synthesize_module()
     rng = random.Random(19)
-    made = [seal(synthesize.make_record(rng, n, "a" * 40, "b" * 40)) for n in range(1, count + 1)]
+    packages = [f"xxh3_128:{n:032x}" for n in range(3)]  # objects are not read here
+    made = [
+        seal(synthesize.make_record(rng, n, "a" * 40, "b" * 40, packages))
+        for n in range(1, count + 1)
+    ]
     return [json.loads(json.dumps(r)) if n % 2 else r for n, r in enumerate(made)]
 
 
@@ -191,6 +195,11 @@ def test_every_shipped_schema_compiles() -> None:
         ({"if": {"type": "string"}, "then": True, "else": False}, "else"),
         ({"type": "decimal"}, "unknown type"),
         ({"items": 3}, "must be an object or a boolean"),
+        ({"$schema": "http://json-schema.org/draft-07/schema#"}, "only JSON Schema 2020-12"),
+        (
+            {"properties": {"a": {"$id": "https://example.com/a", "type": "string"}}},
+            "below the root",
+        ),
     ],
 )
 def test_a_keyword_it_does_not_implement_refuses_to_compile(

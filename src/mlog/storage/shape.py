@@ -57,8 +57,13 @@ class UnsupportedSchema(ValueError):
     """The schema uses something this checker does not implement."""
 
 
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+
 def compile_schema(root: Mapping[str, Any]) -> Check:
     """A predicate telling whether a document is valid against ``root``."""
+    if root.get("$schema", DIALECT) != DIALECT:
+        raise UnsupportedSchema(f"#: only JSON Schema 2020-12 is implemented: {root['$schema']}")
     return _Compiler(root).compile(root, "#")
 
 
@@ -156,6 +161,8 @@ class _Compiler:
         unknown = sorted(set(schema) - SUPPORTED)
         if unknown:
             raise UnsupportedSchema(f"{where}: keyword(s) not implemented: {', '.join(unknown)}")
+        if schema is not self.root and ("$id" in schema or "$schema" in schema):
+            raise UnsupportedSchema(f"{where}: $id or $schema below the root (refs would move)")
         if "then" in schema and "if" not in schema:
             raise UnsupportedSchema(f"{where}: 'then' without 'if'")
         checks: list[Check] = []
