@@ -37,7 +37,7 @@ from mlog.errors import (
 )
 from mlog.query import aliases
 from mlog.registry import signatures
-from mlog.registry.events import check_model_name
+from mlog.registry.events import check_model_name, event_files
 from mlog.storage import gitio, records, sections, yamlio
 from mlog.storage.limits import bound_record, bound_sections
 from mlog.storage.schema import validate
@@ -391,12 +391,16 @@ def check_before_run(record: dict[str, Any]) -> None:
 def _validation(store: Store, record: dict[str, Any]) -> Collected:
     """The report against the champion; failures become warnings, never a lost record."""
     from mlog.compare.validation import attach
-    from mlog.registry.fold import validation_target
 
-    try:
-        against = validation_target(store, str(record.get("model")))
-    except MlogError as exc:
-        return Collected({"validation": None}, [f"validation skipped: {exc}"])
+    model = str(record.get("model"))
+    against = None
+    if event_files(store, model):  # no events, no champion: the fold (~5 ms to import) can wait
+        from mlog.registry.fold import validation_target
+
+        try:
+            against = validation_target(store, model)
+        except MlogError as exc:
+            return Collected({"validation": None}, [f"validation skipped: {exc}"])
     report, warnings = attach(store, record, against)
     return Collected({"validation": report}, warnings)
 
