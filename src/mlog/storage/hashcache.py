@@ -1,7 +1,10 @@
 """A local SQLite cache of file digests, so unchanged files are never read twice.
 
 A row is keyed by absolute path and algorithm and is valid only while the file's
-(st_dev, st_ino, size, mtime_ns, ctime_ns) are unchanged. The cache is disposable: a
+(st_dev, st_ino, size, mtime_ns, ctime_ns) are unchanged. A second table keeps one
+snapshot per hashed tree (a directory or a glob): a digest of every file's path and key,
+beside the tree's sorted listing, so an unchanged 20,000-file dataset costs one stat walk and
+one row instead of 20,000 row lookups and a rebuilt listing. The cache is disposable: a
 corrupt or deleted file is rebuilt silently, and a busy or read-only cache is skipped
 rather than failing a run. Many processes may share it (WAL mode, busy timeout, short
 transactions).
@@ -21,7 +24,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mlog.storage.hashing import FileKey
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+UPGRADABLE = (0, 2)
+"""Versions :meth:`HashCache._prepare` upgrades in place (2 lacked the ``trees`` table)."""
 RACY_WINDOW_NS = 50_000_000
 """Files whose ctime is this recent are not cached: a write in the same clock tick
 could leave (size, mtime, ctime) unchanged, and the cache would then serve a stale
@@ -41,6 +46,15 @@ CREATE TABLE IF NOT EXISTS hashes (
     key BLOB NOT NULL,
     digest TEXT NOT NULL,
     PRIMARY KEY (algorithm, path)
+) WITHOUT ROWID
+"""
+_TREES = """
+CREATE TABLE IF NOT EXISTS trees (
+    algorithm TEXT NOT NULL,
+    root BLOB NOT NULL,
+    stamp BLOB NOT NULL,
+    listing BLOB NOT NULL,
+    PRIMARY KEY (algorithm, root)
 ) WITHOUT ROWID
 """
 
@@ -116,6 +130,28 @@ class HashCache:
             chunk = values[start : start + STORE_CHUNK]
             self._run(lambda conn, chunk=chunk: self._write(conn, sql, chunk))
 
+    def lookup_tree(self, algorithm: str, root: str, stamp: bytes) -> bytes | None:
+        """The sorted listing remembered for tree ``root`` if its ``stamp`` is unchanged.
+
+        ``stamp`` digests every file's path and key (see ``Hasher._tree``): one changed,
+        added or removed file changes it, so a hit means every per-file row would have hit.
+        """
+        sql = "SELECT stamp, listing FROM trees WHERE algorithm = ? AND root = ?"
+        row = self._run(lambda conn: conn.execute(sql, (algorithm, _fs(root))).fetchone())
+        if row is None or row[0] != stamp:
+            return None
+        return bytes(row[1])
+
+    def store_tree(
+        self, algorithm: str, root: str, stamp: bytes, listing: bytes, newest_ctime_ns: int
+    ) -> None:
+        """Remember a tree's listing; not while its newest file is inside the racy window."""
+        if newest_ctime_ns >= time.time_ns() - self.racy_window_ns:
+            return
+        sql = "INSERT OR REPLACE INTO trees VALUES (?, ?, ?, ?)"
+        row = [(algorithm, _fs(root), stamp, listing)]
+        self._run(lambda conn: self._write(conn, sql, row))
+
     def clear(self) -> None:
         """Forget everything (the file is recreated on next use)."""
         for suffix in ("", "-wal", "-shm"):
@@ -172,10 +208,11 @@ class HashCache:
     def _prepare(self, conn: sqlite3.Connection) -> None:
         """WAL mode and the table; an unknown schema version means start afresh."""
         version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, SCHEMA_VERSION):
-            raise sqlite3.DatabaseError("not a database of this schema version")
         if version == SCHEMA_VERSION:
             return
+        if version not in UPGRADABLE:
+            raise sqlite3.DatabaseError("not a database of this schema version")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(_SCHEMA)
+        conn.execute(_TREES)
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
