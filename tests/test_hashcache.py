@@ -126,3 +126,77 @@ def test_concurrent_writers_both_land(tmp_path: Path) -> None:
     for tag in ("p", "q"):
         paths = [f"/d/{tag}/{b}/{i}" for b in range(20) for i in range(200)]
         assert len(cache.lookup("xxh3_128", paths)) == 4000
+
+
+def test_unchanged_tree_is_one_cache_row_and_the_same_manifest(
+    tmp_path: Path, dataset: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = cache_at(tmp_path)
+    first = Hasher(cache=cache).hash_directory(dataset)
+    asked: list[int] = []
+    real_lookup = HashCache.lookup
+
+    def counting(self: HashCache, algorithm: str, paths: list[str]) -> object:
+        asked.append(len(paths))
+        return real_lookup(self, algorithm, paths)
+
+    monkeypatch.setattr(HashCache, "lookup", counting)
+    hasher = Hasher(cache=cache)
+    again = hasher.hash_directory(dataset)
+    assert (hasher.files_read, asked) == (0, [])  # served by the tree row alone
+    assert again == first == Hasher().hash_directory(dataset)
+    glob = Hasher(cache=cache).hash_glob(dataset.parent, "data/part1/*.csv")
+    assert Hasher(cache=cache).hash_glob(dataset.parent, "data/part1/*.csv") == glob
+    assert glob == Hasher().hash_glob(dataset.parent, "data/part1/*.csv")
+
+
+@pytest.mark.parametrize("change", ["same size, new bytes", "added", "removed", "renamed"])
+def test_any_change_in_the_tree_misses_the_tree_row(
+    tmp_path: Path, dataset: Path, change: str
+) -> None:
+    cache = cache_at(tmp_path)
+    Hasher(cache=cache).hash_directory(dataset)
+    target = dataset / "part3" / "13.csv"
+    if change == "same size, new bytes":
+        stat_before = target.stat()
+        target.write_text("13,170\n"[: len(target.read_text())].replace("1", "9"))
+        os.utime(target, ns=(stat_before.st_atime_ns, stat_before.st_mtime_ns))  # mtime kept
+    elif change == "added":
+        (dataset / "part3" / "new.csv").write_text("x\n")
+    elif change == "removed":
+        target.unlink()
+    else:
+        target.rename(dataset / "part3" / "13b.csv")
+    hasher = Hasher(cache=cache)
+    assert hasher.hash_directory(dataset) == Hasher().hash_directory(dataset)
+    assert hasher.files_read == (0 if change == "removed" else 1)  # a rename is a new path
+
+
+def test_a_tree_inside_the_racy_window_is_not_remembered(tmp_path: Path, dataset: Path) -> None:
+    cache = HashCache(tmp_path / "c.sqlite", racy_window_ns=10**15)
+    Hasher(cache=cache).hash_directory(dataset)
+    assert cache.lookup_tree("xxh3_128", str(dataset), b"") is None
+    hasher = Hasher(cache=cache)
+    hasher.hash_directory(dataset)
+    assert hasher.files_read == 50
+
+
+def test_a_version_2_cache_is_upgraded_in_place(tmp_path: Path, dataset: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "c.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "CREATE TABLE hashes (algorithm TEXT NOT NULL, path BLOB NOT NULL, key BLOB NOT NULL,"
+        " digest TEXT NOT NULL, PRIMARY KEY (algorithm, path)) WITHOUT ROWID"
+    )
+    conn.execute("PRAGMA user_version=2")
+    conn.commit()
+    conn.close()
+    cache = HashCache(path, racy_window_ns=0)
+    first = hash_with(cache, dataset)
+    assert first.files_read == 50
+    assert hash_with(cache, dataset).files_read == 0
+    with sqlite3.connect(path) as check:
+        assert check.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert check.execute("SELECT count(*) FROM trees").fetchone()[0] == 1

@@ -296,3 +296,35 @@ def test_large_files_take_the_mapped_path_with_the_same_digest(
     _write_after_each_read(monkeypatch, append)
     with pytest.raises(DataError, match="unstable input"):
         hasher.hash_file(big)
+
+
+@pytest.mark.parametrize("strategy", ["read", "mapped"])
+def test_every_read_strategy_gives_xxh3_of_the_bytes_across_boundaries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, strategy: str
+) -> None:
+    """Digests never depend on the strategy: sizes around the buffer and window edges."""
+    import mmap
+
+    edge = hashing.BUFFER_SIZE
+    if strategy == "mapped":  # windows one allocation unit wide, every file above SMALL_FILE
+        edge = mmap.ALLOCATIONGRANULARITY * 4
+        monkeypatch.setattr(hashing, "MAP_WINDOW", edge)
+        monkeypatch.setattr(hashing, "MAP_MIN_BYTES", hashing.SMALL_FILE + 1)
+    else:
+        monkeypatch.setattr(hashing, "MAP_MIN_BYTES", 1 << 62)
+    sizes = [
+        0,
+        1,
+        hashing.SMALL_FILE,
+        hashing.SMALL_FILE + 1,
+        edge - 1,
+        edge,
+        edge + 1,
+        3 * edge + 7,
+    ]
+    pattern = bytes(range(251)) * (3 * edge // 251 + 2)  # period 251: no window repeats
+    for size in sizes:
+        path = tmp_path / f"{strategy}-{size}.bin"
+        path.write_bytes(pattern[:size])
+        expected = "xxh3_128:" + xxhash.xxh3_128(pattern[:size]).hexdigest()
+        assert hashing.hash_file(path) == expected, size
