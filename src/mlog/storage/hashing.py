@@ -21,7 +21,6 @@ import struct
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from itertools import chain, repeat
 from operator import attrgetter
@@ -33,6 +32,8 @@ import xxhash
 from mlog.errors import DataError
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from mlog.storage.hashcache import HashCache
 
 DEFAULT_ALGORITHM = "xxh3_128"
@@ -509,6 +510,8 @@ class Hasher:
             for n, batch in enumerate(batches):
                 results[n] = self._finish_batch(self._hash_batch(batch), batch, done)
             return [d for n in range(len(batches)) for d in results[n]]
+        from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait  # 4 ms: lazily
+
         with ThreadPoolExecutor(self.workers, thread_name_prefix="mlog-hash") as pool:
             futures = {pool.submit(self._hash_batch, b): n for n, b in enumerate(batches)}
             pending: set[Future[list[str]]] = set(futures)
