@@ -11,7 +11,8 @@ Run: ``python benchmarks/bench_hashing.py [--quick] [--repeat N] [--dvc PATH] [-
   <= 0.15 s), beside ``dvc status`` when a DVC executable is given or found at /tmp/dvc/bin/dvc.
   ``--mlog-src DIR`` measures another checkout's ``src`` too (before/after in one sitting).
 
-``--quick`` shrinks the data 8x. Prints the load average before and after.
+``--quick`` shrinks the data 8x; ``--drop-caches`` (root) adds a cold-read figure.
+Prints the load average before and after.
 """
 
 from __future__ import annotations
@@ -155,7 +156,7 @@ def bench_big_file(tmp: Path, size: int, repeat: int, rows: list[Row]) -> None:
     big.unlink()
 
 
-def bench_medium(tmp: Path, count: int, rows: list[Row]) -> None:
+def bench_medium(tmp: Path, count: int, drop: bool, rows: list[Row]) -> None:
     root = tmp / "medium"
     write_tree(root, count, 5 * MiB)
     label = f"{count} x 5 MiB files"
@@ -173,7 +174,7 @@ def bench_medium(tmp: Path, count: int, rows: list[Row]) -> None:
         )
     )
     rows.append((label, "MD5 walk, page cache", f"{found['md5']:.3f} s", ""))
-    mode = drop_caches()
+    mode = drop_caches() if drop else ""
     if mode.startswith("cold"):
         cold = timed(lambda: Hasher().hash_directory(root))
         rows.append((label, f"mlog, {mode}", f"{cold:.3f} s ({gb / cold:.2f} GB/s)", ""))
@@ -292,6 +293,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=7, help="runs per figure (medians)")
     parser.add_argument("--dvc", help="a dvc executable for the `dvc status` peer")
     parser.add_argument("--mlog-src", type=Path, help="another checkout's src/ to measure too")
+    parser.add_argument(
+        "--drop-caches",
+        action="store_true",
+        help="also time a cold read (drops the whole machine's page cache: not on a shared box)",
+    )
     parser.add_argument("--only", choices=["big", "run"], help="one part only")
     args = parser.parse_args()
     scale = 8 if args.quick else 1
@@ -307,7 +313,7 @@ def main() -> None:
             bench_big_file(tmp, (1024 // scale) * MiB, args.repeat, rows)
         if args.only is None:
             bench_rss(tmp, (4096 // scale) * MiB, rows)
-            bench_medium(tmp, 200 // scale, rows)
+            bench_medium(tmp, 200 // scale, args.drop_caches, rows)
             bench_small(tmp, 20000 // scale, rows)
         if args.only in (None, "run"):
             bench_run_data(tmp, 20000 // scale, args.repeat, sources, dvc, rows)

@@ -43,7 +43,7 @@ BATCH_FILES = 512
 INLINE_BYTES = 8 << 20
 SMALL_FILE = 64 << 10
 PARALLEL_MIN_AVG = 64 << 10
-MAP_MIN_BYTES = 64 << 20
+MAP_MIN_BYTES = 64 << 20  # files this large are mapped: see _read_mapped for the measured rule
 MAP_WINDOW = 16 << 20  # a multiple of every page size (mmap offsets must be aligned)
 _CAN_MAP = hasattr(mmap, "MAP_POPULATE")
 _MAP_FLAGS = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
@@ -584,12 +584,18 @@ class Hasher:
 def _read_mapped(fd: int, want: int, h: _HashObject) -> int:
     """Hash a large file through pre-faulted memory-mapped windows.
 
-    Reading copies every byte from the page cache before hashing it; a window mapped with
-    MAP_POPULATE is hashed in place, which doubles throughput on cached data (measured:
-    ~66% of dd's read speed with read(), ~100% mapped). Memory stays bounded by the
-    window. The residual risk: a file truncated during the few milliseconds a window is
-    hashed would end mlog with SIGBUS (before anything is written); smaller changes are
-    caught by the stat check after reading.
+    The read strategy is chosen by measurement (``benchmarks/bench_hashing.py``, issue 19, on
+    the 2-core reference machine, 1 GiB file in page cache, medians of alternating runs):
+    16 MiB ``MAP_POPULATE`` windows hashed in place ran at 101-146% of ``dd bs=1M`` where a
+    ``readinto`` loop copying into a reused 1 MiB buffer ran at 32-90% (4/8/16 MiB buffers,
+    ``posix_fadvise(SEQUENTIAL)``, ``MADV_SEQUENTIAL``/``WILLNEED`` and a two-thread
+    read/hash pipeline did no better). The rule: a file of ``MAP_MIN_BYTES`` or more is mapped
+    when the platform has ``MAP_POPULATE``; smaller files, and every file on other platforms,
+    are read into the reused buffer (in the thread pool, reads of 4-16 MiB files beat
+    mapping them, so the threshold stays high). Memory stays bounded by the window. The
+    residual risk: a file truncated during the few milliseconds a window is hashed would end
+    mlog with SIGBUS (before anything is written); smaller changes are caught by the stat
+    check after reading.
     """
     nread = 0
     while nread < want:
