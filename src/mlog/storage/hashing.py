@@ -651,8 +651,10 @@ def _parse_listing(listing: bytes, items: Sequence[_Item]) -> tuple[ManifestEntr
     digests are read: paths hold no NUL and digests no LF, so splitting on NUL leaves
     ``digest LF next-path`` between the sizes. None when the shape does not fit.
     """
+    if not items:
+        return () if listing == b"" else None
     parts = listing.split(b"\0")
-    if len(parts) != 2 * len(items) + 1 if items else listing:
+    if len(parts) != 2 * len(items) + 1:
         return None
     try:
         digests = [part.partition(b"\n")[0].decode("ascii") for part in parts[2::2]]
