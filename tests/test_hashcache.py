@@ -200,3 +200,12 @@ def test_a_version_2_cache_is_upgraded_in_place(tmp_path: Path, dataset: Path) -
     with sqlite3.connect(path) as check:
         assert check.execute("PRAGMA user_version").fetchone()[0] == 3
         assert check.execute("SELECT count(*) FROM trees").fetchone()[0] == 1
+
+
+def test_an_empty_tree_round_trips_through_its_row(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cache = cache_at(tmp_path)
+    first = Hasher(cache=cache).hash_directory(empty)
+    assert Hasher(cache=cache).hash_directory(empty) == first == Hasher().hash_directory(empty)
+    assert first.files == 0
