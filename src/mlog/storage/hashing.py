@@ -455,7 +455,7 @@ class Hasher:
         ordered = tuple(self._entries(items))
         listing = tree_bytes(ordered)
         if self.cache is not None and stamp:
-            newest = max(i.key.ctime_ns for i in items)
+            newest = max((i.key.ctime_ns for i in items), default=0)
             self.cache.store_tree(self.algorithm, root, stamp, listing, newest)
         return TreeHash(self._digest_of(listing), size, len(items), ordered, tuple(links))
 
