@@ -17,10 +17,12 @@ import json
 import os
 import re
 import sqlite3
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import chain, repeat
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from mlog.errors import MlogError, RecordError
 from mlog.query import language as query
@@ -59,6 +61,20 @@ class RefreshStats:
     added: int
     removed: int
     errors: dict[str, str]
+
+
+class Loaded(NamedTuple):
+    """One run as parsed for the index: its signature, alias number, why its record is
+    unreadable or untrustworthy, and its leaves as parallel tuples of keys and
+    kinds and values already encoded for SQL."""
+
+    sig: str
+    alias: int | None
+    error: str | None
+    tampered: str | None
+    keys: tuple[str, ...]
+    kinds: tuple[str, ...]
+    values: tuple[Any, ...]
 
 
 @dataclass(frozen=True)
@@ -304,8 +320,9 @@ class RunIndex:
         gone = [run_id for run_id in indexed if run_id not in on_disk]
         return stale, gone
 
-    def _load(self, run_id: str, sig: str) -> tuple[Any, ...]:
-        """(sig, alias, error, tampered, leaves): parsed outside the write lock to keep it short.
+    def _load(self, run_id: str, sig: str) -> Loaded:
+        """A record parsed and encoded outside the write lock (in a worker process when
+        many are read), so that writing it is a few C-level calls per record.
 
         Besides the record's own leaves, each installed package is a ``packages.<name>`` leaf
         holding its version, so ``--where 'packages.scikit-learn = "1.5.2"'`` works.
@@ -317,13 +334,16 @@ class RunIndex:
         try:
             record = self.store.load_record(run_id, verify=False)
         except MlogError as exc:
-            return sig, alias_from_head(self.store, run_id), str(exc), None, {}
+            return Loaded(sig, alias_from_head(self.store, run_id), str(exc), None, (), (), ())
         alias = str(record.get("alias", ""))
         number = int(alias[1:]) if alias[:1] == "v" and alias[1:].isdigit() else None
         problems = records.integrity_problems(record, sidecar_digests(run_dir))
         leaves = query.present_values(record)
         leaves.update({f"packages.{n}": v for n, v in self._packages(record).items()})
-        return sig, number, None, json.dumps(problems) if problems else None, leaves
+        tampered = json.dumps(problems) if problems else None
+        keys = tuple(map(sys.intern, leaves))  # one copy per key when a batch is pickled
+        kinds, values = zip(*map(encode, leaves.values()), strict=True) if leaves else ((), ())
+        return Loaded(sig, number, None, tampered, keys, kinds, values)
 
     def _packages(self, record: dict[str, Any]) -> dict[str, str]:
         object_id = ((record.get("environment") or {}).get("packages") or {}).get("object")
@@ -350,14 +370,13 @@ class RunIndex:
             if cold:
                 self.conn.execute("CREATE INDEX IF NOT EXISTS kv_lookup ON kv (kid, kind, val)")
 
-    def _apply_batch(self, batch: list[tuple[str, tuple[Any, ...]]], gone: list[str]) -> None:
+    def _apply_batch(self, batch: list[tuple[str, Loaded]], gone: list[str]) -> None:
         """One transaction: rows another process wrote meanwhile are replaced by the same."""
         self.conn.execute("BEGIN IMMEDIATE")
         self._keys = None
         try:
             self._delete([*gone, *(run_id for run_id, _ in batch)])
-            for run_id, loaded in batch:
-                self._insert(run_id, *loaded)
+            self._insert(batch)
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
@@ -365,16 +384,14 @@ class RunIndex:
         finally:
             self._keys = None
 
-    def _apply(self, on_disk: dict[str, str], loaded: dict[str, Any]) -> None:
+    def _apply(self, on_disk: dict[str, str], loaded: dict[str, Loaded]) -> None:
         """Under the write lock, diff again (another process may have done the work)."""
         self.conn.execute("BEGIN IMMEDIATE")
         self._keys = None
         try:
             stale, gone = self._diff(on_disk)
             self._delete([*gone, *stale])
-            for run_id in stale:
-                if run_id in loaded:
-                    self._insert(run_id, *loaded[run_id])
+            self._insert([(run_id, loaded[run_id]) for run_id in stale if run_id in loaded])
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
@@ -389,29 +406,33 @@ class RunIndex:
             self.conn.execute(f"DELETE FROM kv WHERE run IN ({rows})", chunk)
             self.conn.execute(f"DELETE FROM runs WHERE id IN ({marks})", chunk)
 
-    def _insert(
-        self,
-        run_id: str,
-        sig: str,
-        alias: int | None,
-        error: str | None,
-        tampered: str | None,
-        leaves: dict[str, Any],
-    ) -> None:
-        cursor = self.conn.execute(
-            "INSERT INTO runs (id, sig, alias, error, tampered) VALUES (?, ?, ?, ?, ?)",
-            (run_id, sig, alias, error, tampered),
+    def _insert(self, batch: Sequence[tuple[str, Loaded]]) -> None:
+        """Write parsed runs inside the caller's transaction: one ``executemany`` for the
+        runs and one for all their leaves, row ids given here, no Python call per leaf."""
+        if not batch:
+            return
+        first = int(self.conn.execute("SELECT coalesce(max(rowid), 0) + 1 FROM runs").fetchone()[0])
+        self.conn.executemany(
+            "INSERT INTO runs (rowid, id, sig, alias, error, tampered) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (rowid, run_id, got.sig, got.alias, got.error, got.tampered)
+                for rowid, (run_id, got) in enumerate(batch, first)
+            ],
         )
-        kids = self._key_ids(leaves)
-        rows = [(cursor.lastrowid, kids[key], *encode(value)) for key, value in leaves.items()]
-        self.conn.executemany("INSERT INTO kv (run, kid, kind, val) VALUES (?, ?, ?, ?)", rows)
+        kids = self._key_ids(set().union(*(got.keys for _, got in batch)))
+        self.conn.executemany(
+            "INSERT INTO kv (run, kid, kind, val) VALUES (?, ?, ?, ?)",
+            chain.from_iterable(
+                zip(repeat(rowid), map(kids.__getitem__, got.keys), got.kinds, got.values)
+                for rowid, (_, got) in enumerate(batch, first)
+            ),
+        )
 
     def _key_ids(self, keys: Iterable[str]) -> dict[str, int]:
         known = self._keys = self._keys or dict(self.conn.execute("SELECT key, kid FROM keys"))
-        for key in keys:
-            if key not in known:
-                cursor = self.conn.execute("INSERT INTO keys (key) VALUES (?)", (key,))
-                known[key] = int(cursor.lastrowid or 0)
+        for key in sorted(set(keys).difference(known)):
+            cursor = self.conn.execute("INSERT INTO keys (key) VALUES (?)", (key,))
+            known[key] = int(cursor.lastrowid or 0)
         return known
 
     def key_ids(self) -> dict[str, int]:
@@ -479,12 +500,12 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[list[Any]]:
 _WORKER: RunIndex | None = None
 
 
-def _load_in_worker(root: str, run_id: str, sig: str) -> tuple[Any, ...]:
+def _load_in_worker(root: str, run_id: str, sig: str) -> Loaded:
     """A record parsed in a pool worker (one store, and its caches, per worker process)."""
     global _WORKER
     if _WORKER is None or str(_WORKER.store.repo_root) != root:
         _WORKER = RunIndex(Store(Path(root)), sqlite3.connect(":memory:"))
-    return tuple(_WORKER._load(run_id, sig))
+    return _WORKER._load(run_id, sig)
 
 
 def _workers(count: int) -> int:
@@ -502,12 +523,12 @@ def _can_fork() -> bool:
 
 def _parsed_batches(
     index: RunIndex, stale: list[str], on_disk: dict[str, str]
-) -> Iterator[list[tuple[str, tuple[Any, ...]]]]:
+) -> Iterator[list[tuple[str, Loaded]]]:
     """Parsed records in batches of ``_BATCH``, the next batch parsing while one is written."""
     workers = _workers(len(stale))
     if workers < 2 or not _can_fork():
         for chunk in _chunks(stale, _BATCH):
-            yield [(run_id, tuple(index._load(run_id, on_disk[run_id]))) for run_id in chunk]
+            yield [(run_id, index._load(run_id, on_disk[run_id])) for run_id in chunk]
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -515,7 +536,7 @@ def _parsed_batches(
     root = str(index.store.repo_root)
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        previous: tuple[list[str], Iterator[tuple[Any, ...]]] | None = None
+        previous: tuple[list[str], Iterator[Loaded]] | None = None
         for chunk in _chunks(stale, _BATCH):
             results = pool.map(
                 _load_in_worker,
