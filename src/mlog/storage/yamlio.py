@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -81,6 +81,9 @@ def loads(text: str | bytes, *, source: str = "<string>", allow_aliases: bool = 
         decoded = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise RecordError(f"{source}: not valid UTF-8 (byte {exc.start})") from None
+    plain = _plain_document(decoded)
+    if plain is not _UNUSUAL:
+        return plain
     try:  # both loaders are strict subclasses of yaml's (C)SafeLoader
         data = yaml.load(decoded, Loader=_StrictSafeLoader if allow_aliases else _NoAliasSafeLoader)
     except yaml.YAMLError as exc:
@@ -90,6 +93,87 @@ def loads(text: str | bytes, *, source: str = "<string>", allow_aliases: bool = 
     if allow_aliases and "*" in decoded:  # only aliases can expand or loop
         check_expansion(data, source)
     return data
+
+
+# -- the plain-document fast path ------------------------------------------------------
+# A record is a tree of mappings, sequences and plain or quoted scalars. For such a document
+# the node tree from libyaml is turned into Python objects directly, calling the very
+# constructors the safe loader would call for each scalar tag, faster than the loader's
+# generic construction. Anything else (an ``&`` anywhere, so possibly an anchor; a
+# duplicate key, a tag other than str/int/float/bool/null/timestamp/map/seq, a merge key, a
+# key that is not a scalar, any parse error) is left to the strict loader above, which then
+# accepts or refuses it exactly as it always has: the fast path never refuses and never
+# admits anything on its own. tests/test_yamlio_fast.py holds the two to the same results.
+_UNUSUAL: Any = object()
+_TAG = "tag:yaml.org,2002:"
+_STR, _SEQ, _MAP = _TAG + "str", _TAG + "seq", _TAG + "map"
+_SCALAR_TAGS = frozenset(_TAG + name for name in ("int", "float", "bool", "null", "timestamp"))
+
+
+class _Unusual(Exception):
+    """The document needs the strict loader's full machinery."""
+
+
+class _PlainComposer(_NoAliasSafeLoader):
+    """Composes with the same tags, remembering each scalar's: the resolver is a pure
+    function of (kind, value, implicit) while no path resolver is registered."""
+
+    _tags: ClassVar[dict[tuple[Any, str], str]] = {}
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is not yaml.ScalarNode or self.yaml_path_resolvers or len(value) > 64:
+            return super().resolve(kind, value, implicit)
+        tag = self._tags.get((implicit, value))
+        if tag is None:
+            tag = super().resolve(kind, value, implicit)
+            if len(self._tags) < 65536:
+                self._tags[(implicit, value)] = tag
+        return tag
+
+
+def _plain_document(decoded: str) -> Any:
+    """The document built from its node tree, or ``_UNUSUAL`` when it is not plain."""
+    if "&" in decoded:  # maybe an anchor, so maybe aliases: the strict loader decides
+        return _UNUSUAL
+    loader = _PlainComposer(decoded)
+    try:
+        node = loader.get_single_node()
+        return None if node is None else _build(loader, node)
+    except (yaml.YAMLError, _Unusual, RecursionError, ValueError, TypeError):
+        return _UNUSUAL
+    finally:
+        loader.dispose()
+
+
+def _scalar(loader: Any, node: Any) -> Any:
+    tag = node.tag
+    if tag == _STR:
+        return node.value
+    if tag not in _SCALAR_TAGS:
+        raise _Unusual
+    return loader.yaml_constructors[tag](loader, node)
+
+
+def _build(loader: Any, node: Any) -> Any:
+    kind = type(node)
+    if kind is yaml.ScalarNode:
+        return _scalar(loader, node)
+    if kind is yaml.SequenceNode and node.tag == _SEQ:
+        return [_build(loader, item) for item in node.value]
+    if kind is not yaml.MappingNode or node.tag != _MAP:
+        raise _Unusual
+    mapping: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        if type(key_node) is not yaml.ScalarNode:
+            raise _Unusual
+        key = key_node.value if key_node.tag == _STR else _scalar(loader, key_node)
+        if key in mapping:
+            raise _Unusual
+        if type(value_node) is yaml.ScalarNode and value_node.tag == _STR:
+            mapping[key] = value_node.value
+        else:
+            mapping[key] = _build(loader, value_node)
+    return mapping
 
 
 def load_file(path: Path, *, allow_aliases: bool = True) -> Any:
