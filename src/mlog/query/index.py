@@ -190,6 +190,13 @@ def _regexp(pattern: str, ignore_case: int, value: Any) -> bool:
 # -- values -------------------------------------------------------------------
 def encode(value: Any) -> tuple[str, Any]:
     """(kind, SQL value) of a leaf: numbers stay numeric so SQLite compares them as numbers."""
+    exact = type(value)  # the common exact types first: this runs once per leaf of every record
+    if exact is str:
+        return "s", value
+    if exact is float:
+        return ("n", value) if value == value else ("nan", None)
+    if exact is int:
+        return "n", value if -_INT64 <= value < _INT64 else float(value)
     kind = query.kind_of(value)
     if kind == "n" and isinstance(value, int) and not -_INT64 <= value < _INT64:
         return kind, float(value)
@@ -198,8 +205,11 @@ def encode(value: Any) -> tuple[str, Any]:
     if kind == "b":
         return kind, int(value)
     if kind == "j":
-        return kind, json.dumps(value, sort_keys=True, default=str)
+        return kind, _JSON(value)
     return kind, value
+
+
+_JSON = json.JSONEncoder(sort_keys=True, default=str).encode  # what json.dumps would build
 
 
 def decode(kind: str, value: Any) -> Any:

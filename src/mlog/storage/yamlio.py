@@ -115,19 +115,20 @@ class _Unusual(Exception):
 
 
 class _PlainComposer(_NoAliasSafeLoader):
-    """Composes with the same tags, remembering each scalar's: the resolver is a pure
+    """Composes with the same tags, remembering each node's: the resolver is a pure
     function of (kind, value, implicit) while no path resolver is registered."""
 
-    _tags: ClassVar[dict[tuple[Any, str], str]] = {}
+    _tags: ClassVar[dict[tuple[Any, Any, Any], str]] = {}
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
-        if kind is not yaml.ScalarNode or self.yaml_path_resolvers or len(value) > 64:
-            return super().resolve(kind, value, implicit)
-        tag = self._tags.get((implicit, value))
-        if tag is None:
-            tag = super().resolve(kind, value, implicit)
-            if len(self._tags) < 65536:
-                self._tags[(implicit, value)] = tag
+        key = (kind, value, implicit)
+        tag = self._tags.get(key)
+        if tag is not None and not self.yaml_path_resolvers:
+            return tag
+        tag = super().resolve(kind, value, implicit)
+        short = value is None or len(value) <= 64
+        if short and not self.yaml_path_resolvers and len(self._tags) < 65536:
+            self._tags[key] = tag
         return tag
 
 
