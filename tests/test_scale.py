@@ -241,3 +241,23 @@ def test_synthesized_records_are_valid_deterministic_and_showable(tmp_path: Path
     record = store.load_record(ids[0])
     packages = store.packages(record)
     assert packages is not None and len(packages) == 120
+
+
+def test_first_parallel_check_remembers_the_same_keys_as_a_serial_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no verification cache (a fresh CI clone) the workers hash each record as they
+    parse it; the keys they remember are the ones a later check looks up."""
+    store = _checked_store(tmp_path, 8)
+    cache_path = store.cache_dir / "check-verified.json"
+    assert _errors(store) == []
+    serial = json.loads(cache_path.read_text())["records"]
+    cache_path.unlink()
+    monkeypatch.setattr(checks, "_PARALLEL_MIN", 4)
+    assert _errors(store) == []
+    assert json.loads(cache_path.read_text())["records"] == serial
+    assert set(serial) == {checks._content_key(store, run_id) for run_id in store.run_ids()}
+    victim = make_record(3)["id"]
+    path = store.record_path(victim)
+    path.write_text(path.read_text().replace("status: succeeded", "status: failed"))
+    assert ("integrity", victim) in _errors(store)

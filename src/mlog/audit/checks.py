@@ -199,8 +199,11 @@ def _load_all(store: Store, findings: list[Finding], *, use_cache: bool = True) 
             for path, message in validate_files(store, [store.config_path])
         )
     cache = _read_verified(store) if use_cache else {}
-    todo: list[tuple[str, str]] = []
+    todo: list[tuple[str, str | None]] = []
     for run_id in store.run_ids():
+        if not cache:  # nothing to look up: the workers hash each record as they parse it
+            todo.append((run_id, None))
+            continue
         key = _content_key(store, run_id)
         known = cache.get(key)
         if known is not None:
@@ -229,26 +232,33 @@ def _load_valid(
     run_id: str | None,
     findings: list[Finding],
 ) -> dict[str, Any] | None:
-    shown = _shown(store, path)
     try:
         document = yamlio.load_file(path, allow_aliases=False)
     except MlogError as exc:
         message = "file is missing" if not path.exists() else _strip_source(str(exc), path)
-        findings.append(Finding("schema", shown, message, run=run_id))
+        findings.append(Finding("schema", _shown(store, path), message, run=run_id))
         return None
     found = problems_of(document, path)
-    findings.extend(
-        Finding("integrity" if "integrity" in m else "schema", shown, m, run=run_id) for m in found
-    )
+    if found:  # the shown path costs a resolve(): only for the few files with problems
+        shown = _shown(store, path)
+        findings.extend(
+            Finding("integrity" if "integrity" in m else "schema", shown, m, run=run_id)
+            for m in found
+        )
     return document if not found and isinstance(document, dict) else None
 
 
-def _validate_record(root: str, run_id: str) -> tuple[list[Finding], dict[str, Any] | None]:
-    """One record's schema and integrity findings, and the record when it is valid."""
+def _validate_record(
+    root: str, run_id: str, key: str | None
+) -> tuple[str, list[Finding], dict[str, Any] | None]:
+    """One record's content key (hashed here when not given, before parsing, so a record
+    changed meanwhile is not remembered as verified), its schema and integrity findings,
+    and the record when it is valid."""
     store = Store(Path(root))
+    key = _content_key(store, run_id) if key is None else key
     found: list[Finding] = []
     record = _load_valid(store, store.record_path(run_id), record_problems, run_id, found)
-    return found, record
+    return key, found, record
 
 
 _PARALLEL_MIN = 1000
@@ -262,14 +272,14 @@ def _can_fork() -> bool:
 
 
 def _validated(
-    store: Store, todo: list[tuple[str, str]]
+    store: Store, todo: list[tuple[str, str | None]]
 ) -> Iterator[tuple[str, str, list[Finding], dict[str, Any] | None]]:
     root = str(store.repo_root)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     workers = max(1, min(cores or 1, 8, len(todo) // (_PARALLEL_MIN // 2)))
     if workers < 2 or not _can_fork():
         for run_id, key in todo:
-            yield run_id, key, *_validate_record(root, run_id)
+            yield run_id, *_validate_record(root, run_id, key)
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -277,8 +287,9 @@ def _validated(
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
         ids = [run_id for run_id, _ in todo]
-        results = pool.map(_validate_record, [root] * len(ids), ids, chunksize=64)
-        for (run_id, key), (found, record) in zip(todo, results, strict=True):
+        keys = [key for _, key in todo]
+        results = pool.map(_validate_record, [root] * len(ids), ids, keys, chunksize=64)
+        for run_id, (key, found, record) in zip(ids, results, strict=True):
             yield run_id, key, found, record
 
 
