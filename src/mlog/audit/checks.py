@@ -155,6 +155,8 @@ class _Loaded:
     parsed: dict[str, str] = field(default_factory=dict)
     # content key -> [commit, tree] of records verified in this pass or an earlier one
     verified: dict[str, list[str]] = field(default_factory=dict)
+    # records parsed in this pass whose signature no longer matches their content
+    signed: list[Finding] = field(default_factory=list)
 
 
 def check_repository(store: Store, *, full: bool = False) -> CheckReport:
@@ -164,10 +166,8 @@ def check_repository(store: Store, *, full: bool = False) -> CheckReport:
     findings.extend(history_findings(store))
     findings.extend(commit_findings(store, loaded.records))
     findings.extend(alias_findings(store))
-    fresh = {run_id: loaded.records[run_id] for run_id in loaded.parsed}
-    signed = signature_findings(store, fresh)
-    findings.extend(signed)
-    _remember_verified(store, loaded, {finding.run for finding in signed})
+    findings.extend(loaded.signed)  # checked where each record was parsed
+    _remember_verified(store, loaded, {finding.run for finding in loaded.signed})
     for model, model_events in loaded.events.items():
         findings.extend(registry_findings(store, model, model_events, full=full))
     counts = {
@@ -214,7 +214,8 @@ def _load_all(store: Store, findings: list[Finding], *, use_cache: bool = True) 
         else:
             todo.append((run_id, key))
     for run_id, key, found, record in _validated(store, todo):
-        findings.extend(found)
+        findings.extend(f for f in found if f.check != "signature")
+        loaded.signed.extend(f for f in found if f.check == "signature")
         if record is not None:
             loaded.records[run_id] = record
             loaded.parsed[run_id] = key
@@ -252,13 +253,25 @@ def _validate_record(
     root: str, run_id: str, key: str | None
 ) -> tuple[str, list[Finding], dict[str, Any] | None]:
     """One record's content key (hashed here when not given, before parsing, so a record
-    changed meanwhile is not remembered as verified), its schema and integrity findings,
-    and the record when it is valid."""
+    changed meanwhile is not remembered as verified), its schema, integrity and signature
+    findings, and what the other checks need of it when it is valid."""
     store = Store(Path(root))
     key = _content_key(store, run_id) if key is None else key
     found: list[Finding] = []
     record = _load_valid(store, store.record_path(run_id), record_problems, run_id, found)
-    return key, found, record
+    if record is None:
+        return key, found, None
+    found.extend(signature_findings(store, {run_id: record}))
+    return key, found, _kept(record)
+
+
+def _kept(record: dict[str, Any]) -> dict[str, Any]:
+    """What the checks across records need of a valid one (its commit for reachability, its
+    files for ``--full``), so memory does not grow with whole records."""
+    return {name: record[name] for name in _KEPT if name in record}
+
+
+_KEPT = ("code", "imported", "artifacts", "data")
 
 
 _PARALLEL_MIN = 1000
