@@ -56,13 +56,29 @@ def shard(repo: Path) -> None:
     """Move each run directory under runs/YYYY-MM/ (from its id) and commit the move."""
     runs = repo / ".mlog" / "runs"
     for entry in list(os.scandir(runs)):
-        if entry.is_dir() and len(entry.name) > 8 and entry.name[:8].isdigit():
+        if entry.is_dir() and len(entry.name) > 8 and entry.name[:8].isdigit():  # filed flat
             month = runs / f"{entry.name[:4]}-{entry.name[4:6]}"
             month.mkdir(exist_ok=True)
             os.rename(entry.path, month / entry.name)
     git(repo, "add", "-A", ".mlog")
     git(repo, "commit", "-qm", "shard runs by month")
     git(repo, "gc", "-q")
+
+
+def unshard(repo: Path) -> None:
+    """Move each run out of its month folder into runs/<id> (as mlog 0.1 filed them)."""
+    runs = repo / ".mlog" / "runs"
+    moved = False
+    for month in [
+        p for p in runs.iterdir() if p.is_dir() and len(p.name) == 7 and p.name[4] == "-"
+    ]:
+        for run in list(month.iterdir()):
+            os.rename(run, runs / run.name)
+        month.rmdir()
+        moved = True
+    if moved:
+        git(repo, "add", "-A", ".mlog")
+        git(repo, "commit", "-qm", "runs filed flat")
 
 
 def one_record(repo: Path) -> Path:
@@ -110,11 +126,12 @@ def main() -> None:
         flat, sharded = Path(tmp) / "flat", Path(tmp) / "sharded"
         for target in (flat, sharded):
             git(Path(tmp), "clone", "-q", str(args.repo.resolve()), str(target))
+        unshard(flat)
         git(flat, "gc", "-q")
         shard(sharded)
         results = {"flat": measure(flat, False, args.repeat),
                    "by month": measure(sharded, True, args.repeat)}  # fmt: skip
-    runs = sum(1 for _ in (args.repo / ".mlog" / "runs").iterdir())
+    runs = sum(1 for _ in (args.repo / ".mlog" / "runs").glob("**/record.yaml"))
     print(f"{runs} run directories, median of {args.repeat}")
     print(f"{'':32}{'flat':>14}{'by month':>14}")
     for what in results["flat"]:

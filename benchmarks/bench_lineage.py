@@ -122,7 +122,7 @@ import glob, gzip, json, sys, time, yaml
 start = time.perf_counter()
 root = sys.argv[1] + "/.mlog"
 runs = {}
-for path in glob.glob(root + "/runs/*/record.yaml"):
+for path in glob.glob(root + "/runs/**/record.yaml", recursive=True):
     with open(path) as handle:
         rec = yaml.load(handle, Loader=yaml.CSafeLoader)
     runs[rec["id"]] = rec

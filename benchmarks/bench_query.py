@@ -32,7 +32,7 @@ mlflow.set_tracking_uri("file://" + store)
 client = MlflowClient()
 if mode == "log":
     exp = client.create_experiment("bench")
-    for path in sorted(glob.glob(repo + "/.mlog/runs/*/record.yaml")):
+    for path in sorted(glob.glob(repo + "/.mlog/runs/**/record.yaml", recursive=True)):
         rec = yaml.load(open(path), Loader=yaml.CSafeLoader)
         run = client.create_run(exp, tags={"team": rec["tags"]["team"], "model": rec["model"]})
         client.log_batch(run.info.run_id,
@@ -63,7 +63,7 @@ def median_seconds(
 
 def prepare(repo: Path, count: int) -> None:
     runs = repo / ".mlog" / "runs"
-    have = len(list(runs.iterdir())) if runs.exists() else 0
+    have = len(list(runs.glob("**/record.yaml"))) if runs.exists() else 0
     if have < count:
         subprocess.run(
             [sys.executable, str(HERE / "synthesize.py"), str(repo), str(count - have)], check=True

@@ -130,7 +130,7 @@ def peer_page(repo: Path, out: Path) -> Path | None:
 import glob, json, sys
 import plotly.graph_objects as go
 fig = go.Figure()
-for path in sorted(glob.glob(sys.argv[1] + "/.mlog/runs/*/series.jsonl")):
+for path in sorted(glob.glob(sys.argv[1] + "/.mlog/runs/**/series.jsonl", recursive=True)):
     pts = [json.loads(l) for l in open(path)]
     pts = [p for p in pts if p["name"] == "loss"]
     fig.add_trace(go.Scatter(x=[p["step"] for p in pts], y=[p["value"] for p in pts],

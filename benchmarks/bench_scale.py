@@ -45,7 +45,7 @@ repo, uri, mode = sys.argv[1], sys.argv[2], sys.argv[3]
 client = MlflowClient(tracking_uri=uri)
 if mode == "log":
     exp = client.create_experiment("bench")
-    for path in sorted(glob.glob(repo + "/.mlog/runs/*/record.yaml")):
+    for path in sorted(glob.glob(repo + "/.mlog/runs/**/record.yaml", recursive=True)):
         rec = yaml.load(open(path), Loader=yaml.CSafeLoader)
         tags = {"team": (rec.get("tags") or {}).get("team", "-"), "model": rec["model"]}
         run = client.create_run(exp, tags=tags)
@@ -85,8 +85,12 @@ def median(cmd: list[str], cwd: Path, repeat: int) -> float:
     return statistics.median(timed(cmd, cwd)[0] for _ in range(repeat))
 
 
-def run_ids(repo: Path) -> set[str]:
-    return {p.name for p in (repo / ".mlog" / "runs").iterdir() if not p.name.startswith(".")}
+def run_ids(repo: Path) -> dict[str, Path]:
+    """Run id -> folder, in either layout (``runs/<id>`` or ``runs/<YYYY-MM>/<id>``)."""
+    runs = repo / ".mlog" / "runs"
+    found = {p.parent.name: p.parent for p in runs.glob("*/record.yaml")}
+    found.update({p.parent.name: p.parent for p in runs.glob("*/*/record.yaml")})
+    return found
 
 
 def mlflow_search(repo: Path, runs: int, python: str, repeat: int) -> str:
@@ -139,8 +143,9 @@ def bench(repo: Path, repeat: int, mlflow: str | None) -> None:
     rows.append(("mlog --version", f"{version:.3f} s", "", "<= 0.10 s"))
     for what, figure, against, target in rows:
         print(f"{what:32} {figure:>16}   {against:44} target {target}")
-    for added in run_ids(repo) - before:  # leave the repository as it was
-        shutil.rmtree(repo / ".mlog" / "runs" / added)
+    for added, folder in run_ids(repo).items():  # leave the repository as it was
+        if added not in before:
+            shutil.rmtree(folder)
     print(f"(load {load()} at end)")
 
 

@@ -64,12 +64,19 @@ class Repo:
         return git(self.path, *args)
 
     def run_ids(self) -> list[str]:
-        runs = self.path / ".mlog" / "runs"
-        return (
-            sorted(p.name for p in runs.iterdir() if not p.name.startswith("."))
-            if runs.exists()
-            else []
-        )
+        from mlog.storage.store import Store
+
+        return Store(self.path).run_ids()
+
+    def run_dir(self, run_id: str) -> Path:
+        """Where a run's files are (its month folder under ``.mlog/runs``)."""
+        from mlog.storage.store import Store
+
+        return Store(self.path).run_dir(run_id)
+
+    def rel_run(self, run_id: str) -> str:
+        """The run's folder as git names it: ``.mlog/runs/<YYYY-MM>/<id>``."""
+        return self.run_dir(run_id).relative_to(self.path).as_posix()
 
 
 @pytest.fixture

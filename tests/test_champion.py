@@ -101,7 +101,7 @@ def test_bad_input_gets_one_line_errors(repo: Repo, cli: Any) -> None:
 def test_a_deleted_champion_record_is_reported_clearly(repo: Repo, cli: Any) -> None:
     _setup(repo, cli, "0.9", "0.8")
     assert cli("champion", "v1").exit_code == 0
-    shutil.rmtree(repo.path / ".mlog" / "runs" / repo.run_ids()[0])
+    shutil.rmtree(repo.run_dir(repo.run_ids()[0]))
     shown = cli("champion", "--json")
     assert shown.exit_code == 0 and json.loads(shown.stdout)["missing"] is True, shown
     text = cli("champion")

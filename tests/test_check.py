@@ -37,7 +37,7 @@ def make_run(repo: Repo, cli: Any, *options: str, commit: bool = True) -> str:
 
 
 def record_path(repo: Repo, run_id: str) -> Path:
-    return repo.path / ".mlog" / "runs" / run_id / "record.yaml"
+    return repo.run_dir(run_id) / "record.yaml"
 
 
 def check(cli: Any, *args: str) -> tuple[Any, dict[str, Any]]:
@@ -105,12 +105,12 @@ def test_forged_integrity_hash_is_caught_by_history(
 
 
 def test_deleted_record_is_reported(repo: Repo, cli: Any, two_runs: list[str]) -> None:
-    repo.git("rm", "-q", "-r", f".mlog/runs/{two_runs[1]}")
+    repo.git("rm", "-q", "-r", f"{repo.rel_run(two_runs[1])}")
     repo.commit("drop a bad run")
     result, report = check(cli)
     assert result.exit_code == 1, result
     (history,) = by_check(report, "history")
-    assert history["path"] == f".mlog/runs/{two_runs[1]}/record.yaml"
+    assert history["path"] == f"{repo.rel_run(two_runs[1])}/record.yaml"
     assert history["run"] == two_runs[1] and "deleted in commit" in history["message"]
     assert report["checked"]["records"] == 1
 
@@ -279,7 +279,7 @@ def test_github_format_annotates_each_failing_record(
     result = cli("check", "--format", "github")
     assert result.exit_code == 1, result
     lines = result.stdout.splitlines()
-    shown = f".mlog/runs/{two_runs[1]}/record.yaml"
+    shown = f"{repo.rel_run(two_runs[1])}/record.yaml"
     assert (
         f"::error file={shown},title=mlog integrity::integrity hash does not match the content "
         "(the record was edited)"

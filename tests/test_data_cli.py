@@ -21,7 +21,7 @@ from tests.test_run_errors import MARKER, TOUCH, assert_refused
 
 def last_record(repo: Repo) -> dict:
     run_id = repo.run_ids()[-1]
-    return yaml.safe_load((repo.path / ".mlog/runs" / run_id / "record.yaml").read_text())
+    return yaml.safe_load((repo.run_dir(run_id) / "record.yaml").read_text())
 
 
 def test_directory_manifest_is_stored_once_and_shared(repo: Repo, cli) -> None:
@@ -30,8 +30,7 @@ def test_directory_manifest_is_stored_once_and_shared(repo: Repo, cli) -> None:
     for _ in range(2):
         assert cli("run", "-d", "train=data", "--", PYTHON, "train.py").exit_code == 0
     first, second = (
-        yaml.safe_load((repo.path / ".mlog/runs" / i / "record.yaml").read_text())
-        for i in repo.run_ids()
+        yaml.safe_load((repo.run_dir(i) / "record.yaml").read_text()) for i in repo.run_ids()
     )
     entry = first["data"]["train"]
     assert entry["kind"] == "directory" and entry["files"] == 2

@@ -31,7 +31,7 @@ def train_csv(*, shift: float = 0.0, null_share: float = 0.0, seed: int = 3) -> 
 
 def record(repo: Repo, alias: str) -> dict[str, Any]:
     for run_id in repo.run_ids():
-        loaded = yamlio.load_file(repo.path / ".mlog" / "runs" / run_id / "record.yaml")
+        loaded = yamlio.load_file(repo.run_dir(run_id) / "record.yaml")
         if loaded["alias"] == alias:
             return loaded
     raise AssertionError(f"no run {alias}")

@@ -64,7 +64,7 @@ def test_deployable_text_output_and_edited_record(repo: Repo, cli: Any) -> None:
         and f"run: {run_id}" in text
         and "artifact: model.pkl xxh3_128:" in text
     )
-    record = repo.path / ".mlog" / "runs" / run_id / "record.yaml"
+    record = repo.run_dir(run_id) / "record.yaml"
     record.write_text(record.read_text().replace("auc: 0.9", "auc: 0.99"))
     edited = cli("deployable", "fraud", "--stage", "staging", "--verify")
     assert edited.exit_code == 9 and "integrity hash" in edited.stderr, edited

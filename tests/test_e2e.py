@@ -25,10 +25,7 @@ def mlog(repo: Repo, *args: str, **kwargs) -> subprocess.CompletedProcess[str]:
 
 
 def records(repo: Repo) -> list[dict]:
-    return [
-        yaml.safe_load((repo.path / ".mlog/runs" / i / "record.yaml").read_text())
-        for i in repo.run_ids()
-    ]
+    return [yaml.safe_load((repo.run_dir(i) / "record.yaml").read_text()) for i in repo.run_ids()]
 
 
 def wait_for(path: Path, timeout: float = 20.0) -> None:

@@ -85,7 +85,7 @@ def test_retraining_on_market_c_is_caught(repo: Repo, cli: Any) -> None:
     for expected in ("market_c_0.csv", "market_c_2.csv", "auc", "regressed"):
         assert expected in text.stdout, (expected, text)
 
-    record_path = repo.path / ".mlog" / "runs" / repo.run_ids()[-1] / "record.yaml"
+    record_path = repo.run_dir(repo.run_ids()[-1]) / "record.yaml"
     validation = yaml.safe_load(record_path.read_text())["validation"]
     assert validation["verdict"] == "regressed"
     assert validation["champion"]["alias"] == "v1"

@@ -54,7 +54,9 @@ def committed_run(repo: Repo, cli: Any) -> str:
 
 
 def record_file(run_id: str) -> str:
-    return f".mlog/runs/{run_id}/record.yaml"
+    from mlog.storage.records import month_of
+
+    return f".mlog/runs/{month_of(run_id)}/{run_id}/record.yaml"
 
 
 # -- `mlog hook` in-process ---------------------------------------------------------------
@@ -273,7 +275,7 @@ def test_pre_commit_refuses_a_forged_integrity_hash(repo: Repo, hooked: Any) -> 
 
 def test_pre_commit_refuses_a_deleted_record(repo: Repo, hooked: Any) -> None:
     (_, run_id), run_hooks = hooked
-    repo.git("rm", "-q", "-r", f".mlog/runs/{run_id}")
+    repo.git("rm", "-q", "-r", f"{repo.rel_run(run_id)}")
     done = run_hooks()
     assert done.returncode == 1, outcome(done)
     assert_hook(done.stdout, "mlog immutable", "Failed")
@@ -327,7 +329,7 @@ def test_pre_commit_rejects_hostile_yaml_without_hanging(repo: Repo, hooked: Any
 
 def test_pre_commit_refuses_a_file_added_beside_a_record(repo: Repo, hooked: Any) -> None:
     (run_id, _), run_hooks = hooked
-    sneaked = f".mlog/runs/{run_id}/series.jsonl"
+    sneaked = f"{repo.rel_run(run_id)}/series.jsonl"
     (repo.path / sneaked).write_text('{"name": "loss", "step": 0, "value": 0.01}\n')
     repo.git("add", "-A")
     done = run_hooks()

@@ -89,7 +89,7 @@ def test_nan_and_inf_from_the_python_api_are_stored_as_numbers(repo: Repo, cli: 
     result = cli("run", "--", PYTHON, "nan.py")
     assert result.exit_code == 0, result
     [run_id] = repo.run_ids()
-    text = (repo.path / ".mlog/runs" / run_id / "record.yaml").read_text()
+    text = (repo.run_dir(run_id) / "record.yaml").read_text()
     assert "loss: .nan" in text and "gain: .inf" in text and "eps: -.inf" in text
     record = yamlio.loads(text)
     assert math.isnan(record["metrics"]["loss"]) and record["metrics"]["gain"] == math.inf
@@ -161,7 +161,7 @@ def test_the_command_receives_its_secrets_while_the_record_hides_them(repo: Repo
     assert result.exit_code == 0, result
     assert (repo.path / "got").read_text() == "hunter2"
     [run_id] = repo.run_ids()
-    assert "hunter2" not in (repo.path / ".mlog/runs" / run_id / "record.yaml").read_text()
+    assert "hunter2" not in (repo.run_dir(run_id) / "record.yaml").read_text()
 
 
 # -- 9. dubious ownership --------------------------------------------------------------------

@@ -198,7 +198,7 @@ def test_bad_provenance_files(trained: Repo, cli: Any) -> None:
 
 def test_an_edited_record_is_never_attested(trained: Repo, cli: Any) -> None:
     [run_id] = trained.run_ids()
-    path = trained.path / ".mlog" / "runs" / run_id / "record.yaml"
+    path = trained.run_dir(run_id) / "record.yaml"
     path.write_text(path.read_text().replace("model: fraud", "model: other"))
     result = cli("export", "in-toto", "latest")
     assert result.exit_code == 9, result

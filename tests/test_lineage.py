@@ -211,7 +211,7 @@ def test_lineage_catches_up_through_its_triggers_and_after_a_rebuild(
     rebuilt = cli("lineage", "v1", "--down")
     assert "v3" in rebuilt.stdout and "m@v1" in rebuilt.stdout, rebuilt
     third = repo.run_ids()[-1]  # a record removed (as a squash of history might) is forgotten
-    for path in (repo.path / ".mlog" / "runs" / third).iterdir():
+    for path in (repo.run_dir(third)).iterdir():
         path.unlink()
-    (repo.path / ".mlog" / "runs" / third).rmdir()
+    (repo.run_dir(third)).rmdir()
     assert "v3" not in cli("lineage", "v1", "--down").stdout

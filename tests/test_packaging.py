@@ -30,7 +30,7 @@ def test_a_built_wheel_validates_a_record_without_the_source_tree(
     with zipfile.ZipFile(wheel) as archive:
         assert "mlog/schemas/run.schema.json" in archive.namelist()
         archive.extractall(site)
-    record = next((repo.path / ".mlog/runs").glob("*/record.yaml"))
+    record = next((repo.path / ".mlog/runs").glob("*/*/record.yaml"))  # runs/<YYYY-MM>/<id>/
     script = (
         "import sys, mlog.storage.schema, mlog.storage.yamlio, pathlib;"
         "assert mlog.storage.schema.__file__.startswith(sys.argv[2]), mlog.storage.schema.__file__;"

@@ -107,7 +107,7 @@ def test_the_check_job_installs_the_pinned_mlog_and_guards_the_log(
     assert good.returncode == 0, good
     assert (runner_python / "mlog").exists(), "the job did not install mlog"
 
-    [record] = checkout.glob(".mlog/runs/*/record.yaml")
+    [record] = checkout.glob(".mlog/runs/*/*/record.yaml")  # runs/<YYYY-MM>/<id>/
     record.write_text(record.read_text().replace("status: succeeded", "status: failed"))
     git(checkout, "commit", "-qam", "quietly edit a record")
     bad = run_job(checkout, runner_python, script, mlog_clone)

@@ -94,7 +94,7 @@ def test_a_field_that_fails_the_schema_after_the_run_is_quoted(repo: Repo, cli: 
 def test_repair_drops_a_field_that_cannot_be_quoted(repo: Repo, cli: Any) -> None:
     assert cli("run", "--", "true").exit_code == 0
     (run_id,) = repo.run_ids()
-    record = yamlio.load_file(repo.path / ".mlog" / "runs" / run_id / "record.yaml")
+    record = yamlio.load_file(repo.run_dir(run_id) / "record.yaml")
     record["artifacts"] = [{"path": "model.pt", "present": "yes"}]
     record["command"]["exit_code"] = [1]
     notes = schema.repair(record, "run")
@@ -114,7 +114,7 @@ def test_a_marker_left_after_the_record_was_written_is_cleared(repo: Repo, cli: 
 
     assert cli("run", "--", "true").exit_code == 0
     (run_id,) = repo.run_ids()
-    record = yamlio.load_file(repo.path / ".mlog" / "runs" / run_id / "record.yaml")
+    record = yamlio.load_file(repo.run_dir(run_id) / "record.yaml")
     dead = subprocess.Popen(["true"])
     dead.wait()
     state = {"alias": "v1", "record": record, "artifacts": [], "metrics_files": [], "patch": "",

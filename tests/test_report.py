@@ -464,7 +464,7 @@ def test_open_hands_the_page_to_the_browser_of_the_desktop(
 
 
 def test_a_damaged_series_sidecar_costs_its_lines_not_the_page(runs: Repo, cli: Any) -> None:
-    newest = sorted((runs.path / ".mlog" / "runs").iterdir())[-1]
+    newest = runs.run_dir(runs.run_ids()[-1])
     with open(newest / "series.jsonl", "a") as sidecar:
         sidecar.write('{"name": "loss", "step": \n')
     result = cli("report", "-o", "r.html")

@@ -63,7 +63,7 @@ def snapshot(repo: Repo) -> dict[str, Any]:
 
 
 def record(repo: Repo, run_id: str) -> dict[str, Any]:
-    loaded = yamlio.load_file(repo.path / ".mlog" / "runs" / run_id / "record.yaml")
+    loaded = yamlio.load_file(repo.run_dir(run_id) / "record.yaml")
     assert isinstance(loaded, dict)
     return loaded
 
@@ -205,8 +205,8 @@ def test_dirty_run_is_rerun_with_its_stored_patch(repo: Repo, cli: Any) -> None:
     assert snapshot(repo) == before  # still dirty, exactly as it was
     rerun = record(repo, repo.run_ids()[1])
     assert rerun["code"]["dirty"] is True
-    assert (repo.path / ".mlog/runs" / rerun["id"] / "patch.diff").read_text() == (
-        repo.path / ".mlog/runs" / repo.run_ids()[0] / "patch.diff"
+    assert (repo.run_dir(rerun["id"]) / "patch.diff").read_text() == (
+        repo.run_dir(repo.run_ids()[0]) / "patch.diff"
     ).read_text()
 
 

@@ -25,7 +25,7 @@ mlog.log_artifact("model.bin")
 
 def load(repo: Repo, index: int = -1) -> dict:
     run_id = repo.run_ids()[index]
-    return yaml.safe_load((repo.path / ".mlog/runs" / run_id / "record.yaml").read_text())
+    return yaml.safe_load((repo.run_dir(run_id) / "record.yaml").read_text())
 
 
 def test_run_records_code_command_environment_and_params(repo: Repo, cli) -> None:
@@ -87,7 +87,7 @@ def test_python_api_reaches_the_record_through_the_spool(repo: Repo, cli) -> Non
     assert record["note"] == "from the api"
     [artifact] = record["artifacts"]
     assert artifact["path"] == "model.bin" and artifact["hash"].startswith("xxh3_128:")
-    series = (repo.path / ".mlog/runs" / record["id"] / "series.jsonl").read_text().splitlines()
+    series = (repo.run_dir(record["id"]) / "series.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in series] == [0, 1, 2]
 
 
@@ -167,7 +167,7 @@ def test_allow_dirty_stores_patch_and_untracked_hashes(repo: Repo, cli) -> None:
     assert record["code"]["dirty_paths"] == ["notes.txt", "params.yaml"]
     [untracked] = record["code"]["untracked"]
     assert untracked["path"] == "notes.txt" and untracked["hash"].startswith("xxh3_128:")
-    patch = (repo.path / ".mlog/runs" / record["id"] / "patch.diff").read_text()
+    patch = (repo.run_dir(record["id"]) / "patch.diff").read_text()
     assert "+lr: 0.2" in patch and "-lr: 0.1" in patch
 
 

@@ -45,13 +45,13 @@ def sealed(repo: Repo, cli: Any) -> tuple[str, str]:
 
 
 def run_dir(repo: Repo, run_id: str) -> Path:
-    return repo.path / ".mlog" / "runs" / run_id
+    return repo.run_dir(run_id)
 
 
 def edit_series(repo: Repo, run_id: str) -> str:
     path = run_dir(repo, run_id) / "series.jsonl"
     path.write_text(path.read_text().replace('"value": 1.0', '"value": 0.01'))
-    return f".mlog/runs/{run_id}/series.jsonl"
+    return f"{repo.rel_run(run_id)}/series.jsonl"
 
 
 def test_the_record_lists_the_digest_of_every_file_beside_it(
@@ -68,7 +68,7 @@ def test_an_edited_sidecar_fails_validate_hook_and_check(
     repo: Repo, cli: Any, sealed: tuple[str, str]
 ) -> None:
     edited = edit_series(repo, sealed[0])
-    record = f".mlog/runs/{sealed[0]}/record.yaml"
+    record = f"{repo.rel_run(sealed[0])}/record.yaml"
     problem = "integrity: series.jsonl does not match its digest in the record (edited)"
     validate = cli("validate")
     assert validate.exit_code == 9, validate
@@ -173,7 +173,7 @@ def test_check_fails_when_a_registry_event_names_a_missing_run(
     repo: Repo, cli: Any, sealed: tuple[str, str]
 ) -> None:
     assert cli("register", sealed[0], "--model", "m").exit_code == 0
-    repo.git("rm", "-r", "-q", f".mlog/runs/{sealed[0]}")
+    repo.git("rm", "-r", "-q", f"{repo.rel_run(sealed[0])}")
     repo.commit("drop a run")
     first = repo.git("rev-list", "--max-parents=0", "HEAD")
     repo.git("reset", "--soft", first)

@@ -39,7 +39,7 @@ mlog.log_metric("accuracy", float(model.score(X, y)))
 
 def record(repo: Repo, alias: str) -> dict[str, Any]:
     for run_id in repo.run_ids():
-        loaded = yamlio.load_file(repo.path / ".mlog" / "runs" / run_id / "record.yaml")
+        loaded = yamlio.load_file(repo.run_dir(run_id) / "record.yaml")
         if loaded["alias"] == alias:
             return loaded
     raise AssertionError(f"no run {alias}")

@@ -170,7 +170,7 @@ def test_sign_records_signs_every_run_record(repo: Repo, cli: Any, keys: dict[st
     git(repo.path, "config", "gpg.format", "ssh")
     git(repo.path, "config", "user.signingkey", str(keys["ada"]))
     run_id = new_run(cli, repo)
-    record = repo.path / ".mlog" / "runs" / run_id / "record.yaml"
+    record = repo.run_dir(run_id) / "record.yaml"
     assert record.with_name("record.yaml.sig").read_text().startswith("-----BEGIN SSH")
     ok(cli("check"))
     document = yamlio.load_file(record)

@@ -96,7 +96,7 @@ def test_edited_record_id_must_match_its_directory(repo: Repo, cli: Any) -> None
     result = cli("run", "--", PYTHON, "train.py")
     assert result.exit_code == 0, result
     (run_id,) = repo.run_ids()
-    source = repo.path / ".mlog/runs" / run_id
+    source = repo.run_dir(run_id)
     copy = source.with_name(run_id[:-8] + "00000000")
     copy.mkdir()
     (copy / "record.yaml").write_bytes((source / "record.yaml").read_bytes())

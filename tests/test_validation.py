@@ -32,7 +32,7 @@ def _run(cli: Any, *metrics: str, extra: tuple[str, ...] = ()) -> Any:
 
 
 def _validation(repo: Repo) -> Any:
-    path = repo.path / ".mlog" / "runs" / repo.run_ids()[-1] / "record.yaml"
+    path = repo.run_dir(repo.run_ids()[-1]) / "record.yaml"
     return yaml.safe_load(path.read_text())["validation"]
 
 

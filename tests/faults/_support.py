@@ -41,10 +41,7 @@ def mlog(cwd: Path, *args: str | bytes, **kwargs: Any) -> subprocess.CompletedPr
 
 
 def records(repo: Repo) -> list[dict[str, Any]]:
-    return [
-        yaml.safe_load((repo.path / ".mlog/runs" / i / "record.yaml").read_text())
-        for i in repo.run_ids()
-    ]
+    return [yaml.safe_load((repo.run_dir(i) / "record.yaml").read_text()) for i in repo.run_ids()]
 
 
 def one_line_error(result: subprocess.CompletedProcess[str]) -> str:

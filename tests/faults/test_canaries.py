@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import os
 import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -103,5 +102,5 @@ def test_no_canary_reaches_a_file_git_or_the_output(repo: Repo) -> None:
         "command.argv[8]",
     }  # fmt: skip
     assert expected <= set(record["redactions"]), expected - set(record["redactions"])
-    patch = (Path(repo.path) / ".mlog/runs" / repo.run_ids()[0] / "patch.diff").read_text()
+    patch = (repo.run_dir(repo.run_ids()[0]) / "patch.diff").read_text()
     assert "+mode: fast" not in patch and "api_key: [REDACTED]" in patch

@@ -45,8 +45,8 @@ report("staging", [p.name for p in (repo / ".mlog" / "runs").glob(".*")]
 report("still_full", run("run", "--", PYTHON, "-c", "pass", cwd=repo))
 (repo / "ballast").unlink()
 report("recover", run("recover", cwd=repo))
-runs = sorted((repo / ".mlog" / "runs").iterdir())
-report("records", [yaml.safe_load((r / "record.yaml").read_text()) for r in runs])
+records = sorted((repo / ".mlog" / "runs").glob("*/*/record.yaml"))  # runs/<YYYY-MM>/<id>/
+report("records", [yaml.safe_load(r.read_text()) for r in records])
 report("ls", run("ls", "--json", cwd=repo))
 """
 

@@ -100,7 +100,7 @@ def test_oversized_values_reported_by_the_script_are_cut_with_a_warning(repo: Re
     assert "record size limit: params.b had 900000 characters" in result.stderr
     assert "record size limit: metrics had 6000 values" in result.stderr
     [run_id] = repo.run_ids()
-    assert (repo.path / ".mlog/runs" / run_id / "record.yaml").stat().st_size < 4 * 1024 * 1024
+    assert (repo.run_dir(run_id) / "record.yaml").stat().st_size < 4 * 1024 * 1024
     listed = mlog(repo.path, "ls", "--json")
     assert listed.returncode == 0, listed.stderr
 

@@ -87,6 +87,8 @@ def _sealing_record(store: Store, path: Path) -> Path:
         parts = path.resolve().relative_to(store.runs_dir.resolve()).parts
     except ValueError:
         return path
+    if parts and records.MONTH.match(parts[0]):
+        parts = parts[1:]  # runs/<YYYY-MM>/<id>/...: filed by month
     if len(parts) >= 2 and parts[-1] != RECORD_FILE:
         return store.record_path(parts[0])
     return path
@@ -395,8 +397,7 @@ def _history_finding(path: str, changes: list[Any]) -> Finding:
 
 
 def _run_of(path: str) -> str | None:
-    parts = path.split("/")
-    return parts[2] if len(parts) > 3 and parts[1] == "runs" else None
+    return records.run_of_path(path)
 
 
 def commit_findings(store: Store, loaded: dict[str, dict[str, Any]]) -> list[Finding]:

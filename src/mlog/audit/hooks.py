@@ -15,6 +15,7 @@ from typing import Any
 
 from mlog.audit.checks import GUARDED_PREFIXES, Finding, validate_files
 from mlog.errors import MlogError, UsageError
+from mlog.storage import records
 from mlog.storage.store import Store
 
 DEFAULT_ARTIFACT_PATTERNS = (
@@ -147,8 +148,7 @@ def _under(name: str, directory: str) -> bool:
 
 
 def _run_of(path: str) -> str | None:
-    parts = path.split("/")
-    return parts[2] if len(parts) > 3 and parts[:2] == [".mlog", "runs"] else None
+    return records.run_of_path(path)
 
 
 HOOKS: dict[str, Callable[[Store, list[str]], list[Finding]]] = {

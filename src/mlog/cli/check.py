@@ -147,7 +147,7 @@ def hook_command(
 
     Examples:
 
-        mlog hook validate .mlog/runs/20261123T150102123456Z-1a2b3c4d/record.yaml
+        mlog hook validate .mlog/runs/2026-11/20261123T150102123456Z-1a2b3c4d/record.yaml
         mlog hook immutable
         mlog hook artifacts models/model.pt
     """

@@ -92,7 +92,7 @@ def validate_command(
     Examples:
 
         mlog validate
-        mlog validate .mlog/runs/20261123T150102Z-1a2b3c4d/record.yaml
+        mlog validate .mlog/runs/2026-11/20261123T150102123456Z-1a2b3c4d/record.yaml
     """
     from mlog import ui
     from mlog.api import runs as api

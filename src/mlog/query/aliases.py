@@ -40,10 +40,10 @@ def _write(store: Store, stamp: dirstamp.Stamp, high: int) -> None:
 
 def highest(store: Store) -> int:
     """The highest alias number of any record (0 with none)."""
-    current = dirstamp.take(store.runs_dir)
+    recorded, high = _read(store)
+    current = dirstamp.take(store.runs_dir, recorded)
     if current is None:
         return 0
-    recorded, high = _read(store)
     if dirstamp.still_valid(recorded, current):
         return high
     high = max(index.alias_numbers(store).values(), default=0)
@@ -59,11 +59,11 @@ def writing(store: Store, number: int | None) -> Iterator[None]:
     this write; if the file was current before it, it is current after it.
     """
     with store.lock("alias"):
-        before = dirstamp.take(store.runs_dir)
         recorded, high = _read(store)
+        before = dirstamp.take(store.runs_dir, recorded)
         yield
         if number is None or not dirstamp.still_valid(recorded, before):
             return
-        after = dirstamp.take(store.runs_dir)
+        after = dirstamp.take(store.runs_dir, before)
         if after is not None:
             _write(store, dirstamp.own_write(after), max(high, number))

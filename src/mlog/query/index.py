@@ -135,8 +135,9 @@ def _try_open(store: Store, *, in_memory: bool, new_only: bool, quick: bool) -> 
     try:
         _prepare(conn)
         index = RunIndex(store, conn)
-        current = dirstamp.take(store.runs_dir)
-        if quick and dirstamp.still_valid(index.stamp(), current):
+        recorded = index.stamp()
+        current = dirstamp.take(store.runs_dir, recorded)
+        if quick and dirstamp.still_valid(recorded, current):
             index.last_refresh = index.stats_unchanged()
         else:
             index.last_refresh = index.refresh(new_only=new_only)
@@ -266,11 +267,12 @@ class RunIndex:
     def scan(self, known: dict[str, str] | None = None) -> dict[str, str]:
         """Signature of every run, from one directory listing and a few stats per run
         (none for the runs whose signature ``known`` already gives)."""
-        runs_dir, found, known = str(self.store.runs_dir), {}, known or {}
+        found: dict[str, str] = {}
+        known = known or {}
         indexed = dict(self.conn.execute("SELECT id, sig FROM runs")) if not known else {}
         for run_id in self.store.run_ids():
             sig = known.get(run_id) or run_signature(
-                f"{runs_dir}/{run_id}", _sealed_names(indexed.get(run_id))
+                str(self.store.run_dir(run_id)), _sealed_names(indexed.get(run_id))
             )
             if sig is not None:
                 found[run_id] = sig
@@ -311,12 +313,11 @@ class RunIndex:
     def unchanged(self, run_ids: Sequence[str]) -> bool:
         """Whether these runs (record, directory, sealed files) still have the signatures
         the index holds: the same few stats per run as a full refresh, for these runs only."""
-        runs_dir = str(self.store.runs_dir)
         for chunk in _chunks(run_ids):
             marks = ",".join("?" * len(chunk))
             rows = self.conn.execute(f"SELECT id, sig FROM runs WHERE id IN ({marks})", chunk)
             for run_id, sig in rows:
-                if run_signature(f"{runs_dir}/{run_id}", _sealed_names(sig)) != sig:
+                if run_signature(str(self.store.run_dir(run_id)), _sealed_names(sig)) != sig:
                     return False
         return True
 

@@ -28,6 +28,27 @@ def alias_number(text: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+MONTH = re.compile(r"^\d{4}-\d{2}$")
+"""A month folder of ``.mlog/runs`` (``2026-11``): runs are filed by the month they started,
+so no folder grows without bound (one tree object per commit stays small for git)."""
+
+
+def month_of(run_id: str) -> str:
+    """The month folder a run is filed in, from its id: ``20261125T...`` → ``2026-11``."""
+    return f"{run_id[:4]}-{run_id[4:6]}"
+
+
+def run_of_path(path: str) -> str | None:
+    """The run a repository-relative path belongs to, in either layout:
+    ``.mlog/runs/<id>/...`` (before month folders) or ``.mlog/runs/<YYYY-MM>/<id>/...``."""
+    parts = path.split("/")
+    if len(parts) < 4 or parts[:2] != [".mlog", "runs"]:
+        return None
+    if MONTH.match(parts[2]):
+        return parts[3] if len(parts) > 4 else None
+    return parts[2]
+
+
 def new_id(now: datetime | None = None) -> str:
     """Unique and sortable to the microsecond: ``20261123T150102123456Z-1a2b3c4d``.
 

@@ -111,6 +111,7 @@ class Store:
         self.config_path = self.root / "config.yaml"
         self._config: Config | None = config
         self.unverified: dict[str, list[str]] = {}
+        self._located: dict[str, Path] = {}
 
     # -- setup -------------------------------------------------------------
     def init(self) -> InitResult:
@@ -176,19 +177,43 @@ class Store:
 
     # -- runs --------------------------------------------------------------
     def run_ids(self) -> list[str]:
-        """Ids of complete runs, oldest first (ids sort by start time)."""
+        """Ids of complete runs, oldest first (ids sort by start time).
+
+        Runs are filed by month (``runs/2026-11/<id>``); runs written before that sit in
+        ``runs/<id>`` and are read where they are, so no repository has to move a record.
+        """
         try:
             names = os.listdir(self.runs_dir)
         except FileNotFoundError:
             return []
-        return sorted(name for name in names if _RUN_ID.match(name))
+        located: dict[str, Path] = {}
+        for name in names:
+            if _RUN_ID.match(name):
+                located.setdefault(name, self.runs_dir / name)
+            elif records.MONTH.match(name):
+                month = self.runs_dir / name
+                with contextlib.suppress(OSError):
+                    for run_id in os.listdir(month):
+                        if _RUN_ID.match(run_id):
+                            located[run_id] = month / run_id
+        self._located = located
+        return sorted(located)
 
     def has_run(self, run_id: str) -> bool:
-        """Whether a run's record exists: one stat, not a listing of every run."""
+        """Whether a run's record exists: a stat or two, not a listing of every run."""
         return bool(_RUN_ID.match(run_id)) and self.record_path(run_id).is_file()
 
     def run_dir(self, run_id: str) -> Path:
-        return self.runs_dir / run_id
+        """Where a run's files are: its month folder, or ``runs/<id>`` for a run filed before
+        months were used; a new run goes to its month folder."""
+        known = self._located.get(run_id)
+        if known is not None:
+            return known
+        filed = self.runs_dir / records.month_of(run_id) / run_id
+        if filed.is_dir():
+            return filed
+        flat = self.runs_dir / run_id
+        return flat if flat.is_dir() else filed
 
     def record_path(self, run_id: str) -> Path:
         return self.run_dir(run_id) / RECORD_FILE
@@ -226,14 +251,19 @@ class Store:
             raise RecordError(f"run {run_id} already exists; records are never overwritten")
         staging = self.runs_dir / f".staging-{run_id}"
         self.guard(staging)
+        self.guard(final)
         shutil.rmtree(staging, ignore_errors=True)
         try:
             with _writing(staging):
                 staging.mkdir(parents=True)
                 for name, data in {**sidecars, RECORD_FILE: record_text.encode("utf-8")}.items():
                     atomic.write_bytes(staging / name, data)
+                new_month = not final.parent.exists()
+                final.parent.mkdir(exist_ok=True)
                 os.rename(staging, final)
-                atomic.fsync_dir(self.runs_dir)
+                atomic.fsync_dir(final.parent)
+                if new_month or final.parent != self.runs_dir:
+                    atomic.fsync_dir(self.runs_dir)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)  # never leave half a run behind
             raise

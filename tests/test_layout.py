@@ -1,0 +1,102 @@
+"""Runs filed by month (``.mlog/runs/<YYYY-MM>/<id>/``), and runs written before that
+(``.mlog/runs/<id>/``) still read everywhere: no repository has to move a record."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from mlog.query import aliases, listing
+from mlog.storage import dirstamp, records, yamlio
+from mlog.storage.store import Store
+from tests.conftest import Repo
+from tests.test_index import make_record, write
+
+PYTHON = sys.executable
+
+
+def test_a_new_run_goes_to_its_month_folder(repo: Repo, cli: Any) -> None:
+    assert cli("run", "--", PYTHON, "train.py").exit_code == 0
+    (run_id,) = repo.run_ids()
+    folder = repo.run_dir(run_id)
+    assert folder.parent.name == f"{run_id[:4]}-{run_id[4:6]}"
+    assert folder.parent.parent == repo.path / ".mlog" / "runs"
+    assert (folder / "record.yaml").is_file()
+
+
+def test_a_repository_with_runs_in_both_layouts_reads_lists_shows_and_checks_them(
+    repo: Repo, cli: Any
+) -> None:
+    assert cli("run", "--", PYTHON, "train.py").exit_code == 0
+    (old,) = repo.run_ids()
+    shutil.move(repo.run_dir(old), repo.path / ".mlog" / "runs" / old)  # as an older mlog filed it
+    repo.commit("a run filed flat")
+    assert cli("run", "--", PYTHON, "train.py").exit_code == 0
+    repo.commit("a run filed by month")
+    new = next(r for r in repo.run_ids() if r != old)
+    assert repo.run_dir(old) == repo.path / ".mlog" / "runs" / old
+    assert repo.run_dir(new).parent.name == records.month_of(new)
+    listed = json.loads(cli("ls", "--json").stdout)
+    assert [row["alias"] for row in listed] == ["v2", "v1"]
+    shown = cli("show", "v1", "--json")
+    assert shown.exit_code == 0 and json.loads(shown.stdout)["id"] == old, shown
+    checked = cli("check", "--json")
+    assert checked.exit_code == 0, checked
+    assert json.loads(checked.stdout)["checked"]["records"] == 2
+    # An edit is found in either layout, and named by its run.
+    for run_id in (old, new):
+        path = repo.run_dir(run_id) / "record.yaml"
+        path.write_text(path.read_text().replace("status: succeeded", "status: failed"))
+    found = json.loads(cli("check", "--json").stdout)["findings"]
+    assert {f["run"] for f in found if f["check"] == "integrity"} == {old, new}
+
+
+def test_a_run_brought_into_an_existing_month_folder_moves_the_stamp(tmp_path: Path) -> None:
+    """git adding a run beside others of its month changes that folder, not ``runs/``: the
+    stamp holds each month folder, so warm readers notice."""
+    store = Store(tmp_path)
+    store.init()
+    for number in (1, 2):
+        write(store, make_record(number))
+    past = time.time_ns() - 5_000_000_000
+    for folder in (store.runs_dir, *store.runs_dir.iterdir()):
+        os.utime(folder, ns=(past, past))
+    assert aliases.highest(store) == 2
+    assert [r["alias"] for r in listing.list_runs(store, limit=1)] == ["v2"]
+    runs_before = os.stat(store.runs_dir).st_mtime_ns
+    third = make_record(3)  # written where git would put it, beside its month's runs
+    folder = store.runs_dir / records.month_of(third["id"]) / third["id"]
+    folder.mkdir()
+    (folder / "record.yaml").write_text(yamlio.dumps(third))
+    assert os.stat(store.runs_dir).st_mtime_ns == runs_before
+    assert aliases.highest(store) == 3
+    assert [r["alias"] for r in listing.list_runs(store, limit=1)] == ["v3"]
+
+
+def test_stamps_round_trip_with_their_month_folders(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    (runs / "2026-10").mkdir(parents=True)
+    (runs / "2026-11").mkdir()
+    (runs / "20261001T000000000000Z-00000001").mkdir()  # a flat run is not a month folder
+    stamp = dirstamp.take(runs)
+    assert stamp is not None and [m[0] for m in stamp.months] == ["2026-10", "2026-11"]
+    assert dirstamp.parse(stamp.text()) == stamp
+    again = dirstamp.take(runs, stamp)  # unchanged parent: month names from the hint
+    assert again is not None and again.same_directory_state(stamp)
+    past = time.time_ns() - 5_000_000_000
+    os.utime(runs / "2026-11", ns=(past, past))
+    moved = dirstamp.take(runs, stamp)
+    assert moved is not None and not moved.same_directory_state(stamp)
+
+
+def test_run_of_path_in_both_layouts() -> None:
+    run = "20261125T101010123456Z-0a1b2c3d"
+    assert records.run_of_path(f".mlog/runs/2026-11/{run}/record.yaml") == run
+    assert records.run_of_path(f".mlog/runs/{run}/series.jsonl") == run
+    assert records.run_of_path(".mlog/runs/2026-11/record.yaml") is None
+    assert records.run_of_path(".mlog/registry/m/x.yaml") is None
