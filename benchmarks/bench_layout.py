@@ -101,8 +101,8 @@ def measure(repo: Path, sharded: bool, repeat: int) -> dict[str, str]:
     adds, grown = [], []
     for n in range(repeat):
         name = f"20991231T2359{n:02d}000000Z-0000000{n}"
-        newest = max(p.name for p in runs.iterdir()) if sharded else ""  # the current month
-        folder = runs / newest / name
+        fullest = max(runs.iterdir(), key=lambda p: len(os.listdir(p))).name if sharded else ""
+        folder = runs / fullest / name  # the worst case: the month with the most runs
         folder.mkdir(parents=True)
         (folder / "record.yaml").write_text(f"id: {name}\n")
         before = loose_bytes(repo)
