@@ -54,3 +54,23 @@ def test_show_still_shows_a_run_whose_package_list_object_is_missing(repo: Repo,
     assert "succeeded" in human.stdout
     as_json = cli("show", "latest", "--json")
     assert as_json.exit_code == 0 and json.loads(as_json.stdout)["packages"] is None
+
+
+def test_runs_of_one_environment_share_one_package_list_in_the_index(repo: Repo, cli: Any) -> None:
+    import sqlite3
+
+    for _ in range(3):
+        assert cli("run", "--", PYTHON, "train.py").exit_code == 0
+    hit = cli("ls", "--json", "--where", f'packages.{NAME} = "{VERSION}"',
+              "--columns", f"packages.{NAME}", "--sort", f"-packages.{NAME}")  # fmt: skip
+    rows = json.loads(hit.stdout)
+    assert [row["alias"] for row in rows] == ["v3", "v2", "v1"], hit
+    assert all(row["columns"][f"packages.{NAME}"] == VERSION for row in rows), rows
+    exists = cli("ls", "--json", "--where", f"packages.{NAME} exists and packages exists")
+    assert len(json.loads(exists.stdout)) == 3, exists
+    with sqlite3.connect(repo.path / ".mlog" / "cache" / "index.sqlite") as conn:
+        assert conn.execute("SELECT count(*) FROM pkgsets").fetchone() == (1,)
+        (sets,) = conn.execute("SELECT count(DISTINCT pkgs) FROM runs").fetchone()
+        assert sets == 1
+        (listed,) = conn.execute("SELECT count(*) FROM kv WHERE run < 0").fetchone()
+        assert listed == len(json.loads(cli("show", "v1", "--json").stdout)["packages"])

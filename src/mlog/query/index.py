@@ -32,7 +32,8 @@ from mlog.storage.store import RECORD_FILE, Store, sidecar_digests
 INDEX_FILE = "index.sqlite"
 # 2: integrity problems per run, installed packages as packages.<name>
 # 3: meta (the runs directory's stamp at the last refresh), runs_alias
-FORMAT_VERSION = 3
+# 4: package lists stored once per list (kv rows under run -sid), runs.pkgs names the list
+FORMAT_VERSION = 4
 _INT64 = 2**63
 _CHUNK = 500
 _BATCH = 2000  # records parsed and written per transaction when many are new
@@ -41,7 +42,8 @@ _ALIAS_HEAD = re.compile(rb"^alias: v(\d+)$", re.MULTILINE)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, sig TEXT NOT NULL,
-    alias INTEGER, error TEXT, tampered TEXT);
+    alias INTEGER, error TEXT, tampered TEXT, pkgs INTEGER);
+CREATE TABLE IF NOT EXISTS pkgsets (sid INTEGER PRIMARY KEY, obj TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS keys (kid INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS kv (
     run INTEGER NOT NULL, kid INTEGER NOT NULL, kind TEXT NOT NULL, val,
@@ -75,6 +77,7 @@ class Loaded(NamedTuple):
     keys: tuple[str, ...]
     kinds: tuple[str, ...]
     values: tuple[Any, ...]
+    packages: str | None = None  # the object id of the run's package list
 
 
 @dataclass(frozen=True)
@@ -260,7 +263,6 @@ class RunIndex:
         self.store = store
         self.conn = conn
         self._keys: dict[str, int] | None = None
-        self._package_lists: dict[Any, dict[str, str]] = {}
         self.last_refresh = RefreshStats(0, 0, 0, {})
 
     # -- refresh ----------------------------------------------------------------
@@ -335,8 +337,9 @@ class RunIndex:
         """A record parsed and encoded outside the write lock (in a worker process when
         many are read), so that writing it is a few C-level calls per record.
 
-        Besides the record's own leaves, each installed package is a ``packages.<name>`` leaf
-        holding its version, so ``--where 'packages.scikit-learn = "1.5.2"'`` works.
+        The run's installed packages are named by their list's object id; the writer
+        stores each list once (see :meth:`_package_sets`), so that 100,000 runs of one
+        environment do not add 100,000 copies of its 200 ``packages.<name>`` leaves.
         """
         run_dir = self.store.run_dir(run_id)
         with contextlib.suppress(OSError):  # taken before reading, so a later edit is seen
@@ -350,20 +353,38 @@ class RunIndex:
         number = int(alias[1:]) if alias[:1] == "v" and alias[1:].isdigit() else None
         problems = records.integrity_problems(record, sidecar_digests(run_dir))
         leaves = query.present_values(record)
-        leaves.update({f"packages.{n}": v for n, v in self._packages(record).items()})
         tampered = json.dumps(problems) if problems else None
         keys = tuple(map(sys.intern, leaves))  # one copy per key when a batch is pickled
         kinds, values = zip(*map(encode, leaves.values()), strict=True) if leaves else ((), ())
-        return Loaded(sig, number, None, tampered, keys, kinds, values)
-
-    def _packages(self, record: dict[str, Any]) -> dict[str, str]:
         object_id = ((record.get("environment") or {}).get("packages") or {}).get("object")
-        if object_id not in self._package_lists:
+        packages = object_id if isinstance(object_id, str) else None
+        return Loaded(sig, number, None, tampered, keys, kinds, values, packages)
+
+    def _package_sets(self, batch: Sequence[tuple[str, Loaded]]) -> dict[str, int]:
+        """Package list object id → its set id, storing each list not seen before once:
+        its ``packages.<name>`` leaves go into ``kv`` under the run number ``-sid``."""
+        wanted = {got.packages for _, got in batch if got.packages}
+        if not wanted:
+            return {}
+        found: dict[str, int] = {}
+        for chunk in _chunks(sorted(wanted)):
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT obj, sid FROM pkgsets WHERE obj IN ({marks})"
+            found.update(self.conn.execute(sql, chunk))
+        for object_id in sorted(wanted.difference(found)):
             try:
-                self._package_lists[object_id] = self.store.packages(record) or {}
+                listed = self.store.packages({"environment": {"packages": {"object": object_id}}})
             except MlogError:
-                self._package_lists[object_id] = {}  # `mlog check` reports a broken object
-        return self._package_lists[object_id]
+                listed = None  # `mlog check` reports a broken object; the run has no packages
+            cursor = self.conn.execute("INSERT INTO pkgsets (obj) VALUES (?)", (object_id,))
+            sid = found[object_id] = int(cursor.lastrowid or 0)
+            leaves = {f"packages.{name}": version for name, version in (listed or {}).items()}
+            kids = self._key_ids(leaves)
+            self.conn.executemany(
+                "INSERT INTO kv (run, kid, kind, val) VALUES (?, ?, ?, ?)",
+                [(-sid, kids[key], *encode(value)) for key, value in leaves.items()],
+            )
+        return found
 
     def _bulk(self, stale: list[str], gone: list[str], on_disk: dict[str, str]) -> None:
         """Many records to read (a fresh clone, a big pull): parse them on every core and
@@ -423,10 +444,20 @@ class RunIndex:
         if not batch:
             return
         first = int(self.conn.execute("SELECT coalesce(max(rowid), 0) + 1 FROM runs").fetchone()[0])
+        sets = self._package_sets(batch)
         self.conn.executemany(
-            "INSERT INTO runs (rowid, id, sig, alias, error, tampered) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO runs (rowid, id, sig, alias, error, tampered, pkgs) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
-                (rowid, run_id, got.sig, got.alias, got.error, got.tampered)
+                (
+                    rowid,
+                    run_id,
+                    got.sig,
+                    got.alias,
+                    got.error,
+                    got.tampered,
+                    sets.get(got.packages) if got.packages else None,
+                )
                 for rowid, (run_id, got) in enumerate(batch, first)
             ],
         )
@@ -492,14 +523,23 @@ class RunIndex:
 
     def _with_values(self, ordered: list[tuple[int, str]], wanted: dict[int, str]) -> list[Hit]:
         hits = {rowid: Hit(run_id, {}) for rowid, run_id in ordered}
-        kid_marks = ",".join(str(kid) for kid in wanted)
-        for chunk in _chunks([rowid for rowid, _ in ordered]) if wanted else ():
+        own = {kid: key for kid, key in wanted.items() if not key.startswith(PACKAGES)}
+        listed = {kid: key for kid, key in wanted.items() if key.startswith(PACKAGES)}
+        for chunk in _chunks([rowid for rowid, _ in ordered]) if own else ():
             sql = (
                 f"SELECT run, kid, kind, val FROM kv WHERE run IN ({','.join('?' * len(chunk))}) "
-                f"AND kid IN ({kid_marks})"
+                f"AND kid IN ({','.join(map(str, own))})"
             )
             for run, kid, kind, val in self.conn.execute(sql, chunk):
-                hits[run].values[wanted[kid]] = decode(kind, val)
+                hits[run].values[own[kid]] = decode(kind, val)
+        for chunk in _chunks([rowid for rowid, _ in ordered]) if listed else ():
+            marks = ",".join("?" * len(chunk))
+            sql = (
+                f"SELECT r.rowid, kv.kid, kv.kind, kv.val FROM runs r JOIN kv ON kv.run = -r.pkgs "
+                f"WHERE r.rowid IN ({marks}) AND kv.kid IN ({','.join(map(str, listed))})"
+            )
+            for run, kid, kind, val in self.conn.execute(sql, chunk):
+                hits[run].values[listed[kid]] = decode(kind, val)
         return [hits[rowid] for rowid, _ in ordered]
 
 
@@ -563,6 +603,14 @@ def _parsed_batches(
             yield list(zip(previous[0], previous[1], strict=True))
 
 
+PACKAGES = "packages."
+
+
+def _owner(key: str) -> str:
+    """What a key's ``kv.run`` holds: the run's row id, or ``-sid`` of its package list."""
+    return "-r.pkgs" if key.startswith(PACKAGES) else "r.rowid"
+
+
 class _Compiler:
     """Turns a query AST into a SQL condition over ``runs r``, collecting bound parameters."""
 
@@ -581,10 +629,10 @@ class _Compiler:
         kid = self.key_ids.get(node.key)
         if kid is None:
             return "0"
-        return self._subquery(kid, self._value_test(node))
+        return self._subquery(kid, self._value_test(node), _owner(node.key))
 
-    def _subquery(self, kid: int, test: str) -> str:
-        return f"r.rowid IN (SELECT run FROM kv WHERE kid = {kid} AND {test})"
+    def _subquery(self, kid: int, test: str, owner: str) -> str:
+        return f"{owner} IN (SELECT run FROM kv WHERE kid = {kid} AND {test})"
 
     def _value_test(self, node: query.Compare | query.In | query.Match) -> str:
         if isinstance(node, query.In):
@@ -607,10 +655,15 @@ class _Compiler:
 
     def _exists(self, key: str) -> str:
         prefix = key + "."
-        kids = [kid for name, kid in self.key_ids.items() if name == key or name.startswith(prefix)]
-        if not kids:
+        found: dict[str, list[int]] = {}
+        for name, kid in self.key_ids.items():
+            if name == key or name.startswith(prefix):
+                found.setdefault(_owner(name), []).append(kid)
+        if not found:
             return "0"
-        return f"r.rowid IN (SELECT run FROM kv WHERE kid IN ({','.join(map(str, kids))}))"
+        tests = [f"{owner} IN (SELECT run FROM kv WHERE kid IN ({','.join(map(str, kids))}))"
+                 for owner, kids in sorted(found.items())]  # fmt: skip
+        return tests[0] if len(tests) == 1 else "(" + " OR ".join(tests) + ")"
 
     def ordering(self, sort: Sequence[query.SortKey]) -> tuple[str, str]:
         """LEFT JOINs for the sort keys and an ORDER BY putting missing values last."""
@@ -618,7 +671,7 @@ class _Compiler:
         for number, key in enumerate(sort):
             alias, direction = f"s{number}", "DESC" if key.descending else "ASC"
             joins.append(
-                f"LEFT JOIN kv {alias} ON {alias}.run = r.rowid "
+                f"LEFT JOIN kv {alias} ON {alias}.run = {_owner(key.key)} "
                 f"AND {alias}.kid = {self.key_ids.get(key.key, -1)}"
             )
             rank = _RANK.format(t=alias)
