@@ -115,7 +115,7 @@ def mlflow_search(repo: Path, runs: int, python: str, repeat: int) -> str:
     return f"MLflow search_runs {statistics.median(inner):.2f} s ({whole:.2f} s with start-up)"
 
 
-def bench(repo: Path, repeat: int, mlflow: str | None) -> None:
+def bench(repo: Path, repeat: int, mlflow: str | None, mlflow_upto: int) -> None:
     before = run_ids(repo)
     print(f"\n== {repo}: {len(before)} runs (load {load()} at start)")
     shutil.rmtree(repo / ".mlog" / "cache", ignore_errors=True)
@@ -132,7 +132,9 @@ def bench(repo: Path, repeat: int, mlflow: str | None) -> None:
     run = median([MLOG, "run", "--allow-dirty", "--", sys.executable, "-c", "pass"], repo, repeat)
     rows.append(("mlog run overhead", f"{run - python:.3f} s", "", "<= 0.20 s, same at any size"))
     warm = median([MLOG, "ls", "--where", WHERE, "--limit", "10"], repo, repeat)
-    peer = mlflow_search(repo, len(before), mlflow, repeat) if mlflow else ""
+    peer = ""
+    if mlflow and len(before) <= mlflow_upto:
+        peer = mlflow_search(repo, len(before), mlflow, repeat)
     rows.append(("warm ls --where --limit 10", f"{warm:.3f} s", peer, "<= 0.25 s at 100k"))
     middle = f"v{len(before) // 2}"
     show = median([MLOG, "show", middle], repo, repeat)
@@ -155,9 +157,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--mlflow-python", help="python of a venv with mlflow(-skinny) and "
                         "sqlalchemy: MLflow's search_runs is timed beside warm ls")  # fmt: skip
+    parser.add_argument("--mlflow-upto", type=int, default=10_000,
+                        help="MLflow only for repositories of at most this many runs (logging "
+                        "runs into MLflow takes about 30 s per 1,000)")  # fmt: skip
     args = parser.parse_args()
     for repo in args.repos:
-        bench(repo, args.repeat, args.mlflow_python)
+        bench(repo, args.repeat, args.mlflow_python, args.mlflow_upto)
 
 
 if __name__ == "__main__":
