@@ -55,13 +55,16 @@ def loose_bytes(repo: Path) -> int:
 def shard(repo: Path) -> None:
     """Move each run directory under runs/YYYY-MM/ (from its id) and commit the move."""
     runs = repo / ".mlog" / "runs"
+    moved = False
     for entry in list(os.scandir(runs)):
         if entry.is_dir() and len(entry.name) > 8 and entry.name[:8].isdigit():  # filed flat
             month = runs / f"{entry.name[:4]}-{entry.name[4:6]}"
             month.mkdir(exist_ok=True)
             os.rename(entry.path, month / entry.name)
-    git(repo, "add", "-A", ".mlog")
-    git(repo, "commit", "-qm", "shard runs by month")
+            moved = True
+    if moved:
+        git(repo, "add", "-A", ".mlog")
+        git(repo, "commit", "-qm", "shard runs by month")
     git(repo, "gc", "-q")
 
 

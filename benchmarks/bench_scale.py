@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -71,13 +70,20 @@ def load() -> str:
 
 
 def timed(cmd: list[str], cwd: Path) -> tuple[float, int]:
-    """(seconds, peak RSS in MB of the child) of one command."""
+    """(seconds, peak RSS in MB of this child alone: ``wait4`` reports its own usage, where
+    ``RUSAGE_CHILDREN`` would report the largest child so far) of one command."""
     start = time.perf_counter()
-    done = subprocess.run(cmd, cwd=cwd, capture_output=True, env=ENV)
+    child = subprocess.Popen(
+        cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV
+    )
+    assert child.stderr is not None
+    said = child.stderr.read()
+    _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - start
-    if done.returncode:
-        raise SystemExit(f"{' '.join(cmd)} failed in {cwd}: {done.stderr.decode()[-400:]}")
-    return seconds, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed in {cwd}: {said.decode()[-400:]}")
+    return seconds, usage.ru_maxrss // 1024
 
 
 def median(cmd: list[str], cwd: Path, repeat: int) -> float:

@@ -59,7 +59,7 @@ def links_of(store: Store, run: str) -> dict[str, Any]:
 
     if not index.exists(store):
         return {"indexed": False, "producers": [], "reproduces": None, "reproduced_by": []}
-    with index.opened(store, new_only=True) as found:
+    with index.opened(store, quick=True) as found:  # no listing of every run per `show`
         info = found.run(run)
         original = found.run(info.reproduces) if info and info.reproduces else None
         return {

@@ -112,10 +112,11 @@ def exists(store: Store) -> bool:
 
 
 @contextlib.contextmanager
-def opened(store: Store, *, new_only: bool = False) -> Iterator[LineageIndex]:
+def opened(store: Store, *, new_only: bool = False, quick: bool = False) -> Iterator[LineageIndex]:
     """The lineage tables, brought up to date with the records first (``new_only``: with
-    runs added or removed only, skipping the stat of every known record)."""
-    with run_index.opened(store, new_only=new_only) as runs:
+    runs added or removed only, skipping the stat of every known record; ``quick``: not
+    even listing runs while ``.mlog/runs`` keeps its stamp, see ``query.index.opened``)."""
+    with run_index.opened(store, new_only=new_only, quick=quick) as runs:
         run_index.check_errors(runs.last_refresh)
         lineage = LineageIndex(store, runs.conn)
         lineage.sync()

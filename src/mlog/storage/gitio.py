@@ -257,44 +257,34 @@ def _remote_url(root: Path) -> str | None:
 
 @_git_failures
 def working_tree(root: Path) -> WorkingTree:
-    """Dirty paths from git, never walking mlog's own directory.
+    """Dirty paths from one ``git status``, never walking mlog's own directory.
 
-    Tracked changes come from ``git status --untracked-files=no`` (index and HEAD only).
-    Untracked files come from ``git ls-files --others`` limited to the top-level entries
-    other than ``.mlog``: git prunes its directory walk only by positive pathspecs, so an
-    ``:(exclude).mlog`` pathspec still walked every run directory (0.12 s of every
-    ``mlog run`` at 10,000 runs, growing with each run).
+    git prunes its walk for untracked files (and its index refresh) only by positive
+    pathspecs: an ``:(exclude).mlog`` pathspec still walked every run directory (0.12 s of
+    every ``mlog run`` at 10,000 runs, growing with each run). So the pathspecs name every
+    top-level entry but ``.mlog``: those on disk, and those of HEAD's tree (a deleted file is
+    in no directory listing). One command reads git's index, which at 100,000 committed runs
+    is 18 MB and 50 ms to read, instead of two.
     """
-    raw = _git(
-        root,
-        "status",
-        "--porcelain=v1",
-        "-z",
-        "--untracked-files=no",
-        "--",
-        ".",
-        f":(exclude){MLOG_DIR}",
-    )
-    tracked = _parse_status(raw)
     names = _top_level_names(root)
     if not names:
-        return tracked
-    listed = _git(root, "ls-files", "-z", "--others", "--exclude-standard", "--", *names)
-    untracked = tuple(sorted(path for path in listed.split("\0") if path))
-    every = tuple(sorted({*tracked.all_paths, *untracked}))
-    return WorkingTree(tracked.modified, tracked.staged, untracked, every)
+        return WorkingTree()
+    raw = _git(root, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", *names)
+    return _parse_status(raw)
 
 
 _WALK_LIMIT = 4096  # top-level entries passed to git one by one; beyond, git walks "." itself
 
 
 def _top_level_names(root: Path) -> list[str]:
-    """Literal pathspecs for the entries of ``root`` git should look at for untracked files."""
+    """Literal pathspecs for the top-level entries of the work tree and of HEAD but .mlog."""
     try:
         with os.scandir(root) as entries:
-            names = [e.name for e in entries if e.name not in (".git", MLOG_DIR)]
+            names = {e.name for e in entries}
     except OSError:
-        names = []
+        names = set()
+    names.update(_git(root, "ls-tree", "-z", "--name-only", "HEAD", check=False).split("\0"))
+    names.difference_update({"", ".git", MLOG_DIR})
     if len(names) > _WALK_LIMIT:
         return [".", f":(exclude){MLOG_DIR}"]
     return [f":(literal){name}" for name in sorted(names)]
