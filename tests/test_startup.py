@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 HEAVY = ("git", "jsonschema", "rich.table", "sqlite3", "pyarrow", "numpy", "pandas")
 PROBE = """
 import sys
+import time
 sys.argv = ["mlog", *{args!r}]
 {code}
 heavy = {heavy!r}
@@ -153,3 +155,19 @@ def test_run_does_not_import_jsonschema(repo: Any) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "LOADED []", done.stdout
     assert "succeeded" in done.stderr and len(repo.run_ids()) == 1
+
+
+def test_a_run_with_a_current_alias_file_opens_no_index(repo: Any) -> None:
+    """The alias comes from the high-water file; the index (sqlite3 and the query language)
+    is loaded only to recount when that file is missing or stale: the first runs of a new
+    repository write it, and from then on a run never opens the index."""
+    heavy = ("sqlite3", "mlog.query.index", "mlog.query.language")
+    loaded_by_run = []
+    for _ in range(3):
+        time.sleep(0.05)  # past the stamp's racy window
+        done = subprocess.run([sys.executable, "-c", RUN_PROBE.format(heavy=heavy)],
+                              capture_output=True, text=True, check=False)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        loaded_by_run.append(done.stdout.splitlines()[-1])
+    assert loaded_by_run[-1] == "LOADED []", loaded_by_run
+    assert len(repo.run_ids()) == 3

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 from mlog.errors import AmbiguousRefError, NotFoundError, UsageError
-from mlog.query import index
 from mlog.storage import records
 from mlog.storage.store import Store
 
@@ -61,6 +60,8 @@ def _nth_latest(ids: list[str], back: int, ref: str) -> str:
 
 
 def _by_alias(store: Store, number: int, ref: str) -> str:
+    from mlog.query import index  # `mlog run` imports this module but resolves no reference
+
     matches = index.runs_with_alias(store, number)
     if not matches:
         raise NotFoundError(f"unknown run {ref} (see `mlog ls`)")

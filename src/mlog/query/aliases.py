@@ -14,7 +14,6 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from mlog.query import index
 from mlog.storage import atomic, dirstamp
 from mlog.storage.store import Store
 
@@ -46,6 +45,8 @@ def highest(store: Store) -> int:
         return 0
     if dirstamp.still_valid(recorded, current):
         return high
+    from mlog.query import index  # only when the high-water file is stale: not on most runs
+
     high = max(index.alias_numbers(store).values(), default=0)
     _write(store, current, high)
     return high
