@@ -27,8 +27,7 @@ COMMANDS: dict[str, str] = {
     "rerun": "lineage", "lineage": "lineage",
     "import": "interop", "export": "interop", "verify-provenance": "interop",
 }  # fmt: skip
-MODULES = ("setup", "run", "inspect", "registry", "check", "compare", "report", "remote",
-           "lineage", "interop")  # fmt: skip
+MODULES = tuple(dict.fromkeys(COMMANDS.values()))  # each once, in the table's order
 
 # `mlog --help` lists commands in the order of the workflow, not of registration.
 HELP_ORDER = ("init", "run", "ls", "show", "diff", "champion", "register", "promote", "approve",
