@@ -47,21 +47,19 @@ _TERMINAL_ENV = ("FORCE_COLOR", "TTY_INTERACTIVE", "TTY_COMPATIBLE")
 
 def piped() -> bool:
     """Whether stdout goes to a pipe or a file rather than a terminal."""
-    if not any(os.environ.get(name) for name in _TERMINAL_ENV):
-        isatty = getattr(sys.stdout, "isatty", None)
-        if not (isatty and isatty()):
-            return True  # known without importing rich
+    if not any(os.environ.get(name) for name in _TERMINAL_ENV) and not _isatty(sys.stdout):
+        return True  # known without importing rich
     return not out().is_terminal
 
 
 def width() -> int:
     """Columns of stdout: the terminal's, ``COLUMNS``, or :data:`PIPE_WIDTH` when piped."""
+    if not piped():
+        return out().width
     columns = os.environ.get("COLUMNS", "")
-    if piped() and not columns:
+    if not columns:
         return PIPE_WIDTH
-    if piped() and columns.isdigit():
-        return int(columns)
-    return out().width
+    return int(columns) if columns.isdigit() else out().width
 
 
 def print_json(data: Any, *, one_line: bool = False) -> None:
@@ -112,8 +110,12 @@ def _colour(stream: Any) -> bool:
         return False
     if os.environ.get("FORCE_COLOR"):
         return True
+    return _isatty(stream) and os.environ.get("TERM", "") not in ("dumb", "unknown")
+
+
+def _isatty(stream: Any) -> bool:
     isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty()) and os.environ.get("TERM", "") not in ("dumb", "unknown")
+    return bool(isatty and isatty())
 
 
 def table(
