@@ -373,12 +373,12 @@ class RunIndex:
             found.update(self.conn.execute(sql, chunk))
         for object_id in sorted(wanted.difference(found)):
             try:
-                listed = self.store.packages({"environment": {"packages": {"object": object_id}}})
+                listed = self.store.package_list(object_id)
             except MlogError:
-                listed = None  # `mlog check` reports a broken object; the run has no packages
+                listed = {}  # `mlog check` reports a broken object; the run has no packages
             cursor = self.conn.execute("INSERT INTO pkgsets (obj) VALUES (?)", (object_id,))
             sid = found[object_id] = int(cursor.lastrowid or 0)
-            leaves = {f"packages.{name}": version for name, version in (listed or {}).items()}
+            leaves = {f"packages.{name}": version for name, version in listed.items()}
             kids = self._key_ids(leaves)
             self.conn.executemany(
                 "INSERT INTO kv (run, kid, kind, val) VALUES (?, ?, ?, ?)",

@@ -163,8 +163,10 @@ class Store:
         """The run's installed packages, ``{name: version}`` sorted by name, read from the
         object its record names; None when the record has no package list."""
         object_id = ((record.get("environment") or {}).get("packages") or {}).get("object")
-        if not object_id:
-            return None
+        return self.package_list(object_id) if object_id else None
+
+    def package_list(self, object_id: str) -> dict[str, str]:
+        """A package-list object as ``{name: version}``, sorted by name."""
         try:
             lines = self.get_object(object_id).decode("utf-8").splitlines()
         except UnicodeDecodeError:
