@@ -233,6 +233,32 @@ def test_current_packages_match_a_subprocess_of_the_same_interpreter() -> None:
     assert packages_of_interpreter(sys.executable) == lines
 
 
+def test_current_packages_read_folder_names_and_fall_back_for_odd_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Names come from ``NAME-VERSION.dist-info``; a folder named otherwise and a zip on
+    ``sys.path`` are read from their metadata files, as ``importlib.metadata`` would."""
+    import zipfile
+
+    site = tmp_path / "site"
+    (site / "Plain_Pkg-1.2.dist-info").mkdir(parents=True)
+    (site / "old-0.9-py3.11.egg-info").mkdir()
+    odd = site / "odd.dist-info"
+    odd.mkdir()
+    (odd / "METADATA").write_text("Metadata-Version: 2.1\nName: Odd.Name\nVersion: 3.1\n")
+    (site / "nameless.dist-info").mkdir()  # no METADATA at all: dropped, not an error
+    editable = site / "my_proj.egg-info"  # `pip install -e .` of a setuptools project
+    editable.mkdir()
+    (editable / "PKG-INFO").write_text("Name: my_proj\nVersion: 0.3.dev1\n\nVersion: body\n")
+    archive = tmp_path / "bundle.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.writestr("zipped-2.0.dist-info/METADATA", "Name: zipped\nVersion: 2.0\n")
+    monkeypatch.setattr(sys, "path", [str(site), str(archive), str(tmp_path / "missing")])
+    assert current_packages() == [
+        "my-proj==0.3.dev1", "odd-name==3.1", "old==0.9", "plain-pkg==1.2", "zipped==2.0"
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize("body", ["exit 1", "echo not json", "echo '{\"a\": 1}'", "exec sleep 30"])
 def test_broken_interpreter_gives_none(tmp_path: Path, body: str) -> None:
     python = write_script(tmp_path, "python3", body)
