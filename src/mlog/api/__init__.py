@@ -18,13 +18,22 @@ calls the domain packages and returns plain data. Nothing here prints.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlog.storage import gitio
-from mlog.storage.store import Store
+
+if TYPE_CHECKING:
+    from mlog.storage.store import Store
 
 
 def open_store(cwd: Path) -> Store:
-    """The store of the repository around ``cwd``. Opening never writes anything."""
+    """The store of the repository around ``cwd``. Opening never writes anything.
+
+    The store module (with YAML and the schemas) is imported here, not with the package,
+    so that ``mlog run`` can start git before paying for it.
+    """
+    from mlog.storage.store import Store
+
     return Store(gitio.repo_root(cwd))
 
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from mlog.errors import AmbiguousRefError, NotFoundError, UsageError
 from mlog.storage import records
-from mlog.storage.store import Store
+
+if TYPE_CHECKING:
+    from mlog.storage.store import Store
 
 _LATEST = re.compile(r"^latest(?:~([0-9]+))?$")
 _MIN_PREFIX = 4

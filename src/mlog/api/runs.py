@@ -66,9 +66,13 @@ def run(options: RunOptions, *, cwd: Path, fail_on_regression: bool = False) -> 
     The exit code is the command's; with ``fail_on_regression``, a succeeded command whose
     validation regressed against the champion exits 1 (the record is kept).
     """
-    from mlog.capture import session
+    from mlog.storage import gitio
 
-    prepared = session.prepare(options, cwd)
+    root = gitio.repo_root(cwd) if options.argv else None  # no command: prepare says so
+    with gitio.snapshot_started(root) as early:  # git works while the capture code loads
+        from mlog.capture import session
+
+        prepared = session.prepare(options, cwd, early=early)
     try:
         outcome = session.execute(prepared)
     except MlogError:

@@ -13,11 +13,6 @@ from mlog.storage import yamlio
 from mlog.storage.flatten import flatten
 from mlog.storage.limits import oversize
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
-
 SEED_NAMES = ("seed", "random_seed", "random_state", "rng_seed")
 
 
@@ -43,11 +38,20 @@ def _parse(raw: bytes, path: Path, what: str) -> Any:
         if suffix == ".json":
             return json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_keys)
         if suffix == ".toml":
-            return tomllib.loads(raw.decode("utf-8"))
+            return _toml().loads(raw.decode("utf-8"))
         return yamlio.loads(raw, source=str(path))
     except (ValueError, RecordError) as exc:  # JSONDecodeError, TOMLDecodeError, UnicodeError
         reason = str(exc).splitlines()[0].removeprefix(f"{path}: ")  # yamlio names it too
         raise ConfigError(f"malformed {what} file {path}: {reason}") from None
+
+
+def _toml() -> Any:
+    """The TOML parser, imported only when a TOML file is read (not on every run)."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.10 only
+        import tomli as tomllib
+    return tomllib
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

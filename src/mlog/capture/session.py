@@ -81,10 +81,17 @@ class Prepared:
     notices: list[str] = field(default_factory=list)  # about other runs (recoveries)
 
 
-def prepare(options: RunOptions, cwd: Path, *, store: Store | None = None) -> Prepared:
+def prepare(
+    options: RunOptions,
+    cwd: Path,
+    *,
+    store: Store | None = None,
+    early: gitio.Snapshot | None = None,
+) -> Prepared:
     """Check everything, capture what exists before the command, reserve an alias.
 
-    A caller that passes its own ``store`` (a rerun's) has recorded orphaned runs itself.
+    A caller that passes its own ``store`` (a rerun's) has recorded orphaned runs itself;
+    one that passes ``early`` started the git commands of the repository itself.
     """
     if not options.argv:
         raise UsageError("no command given: put it after `--`, e.g. `mlog run -- python train.py`")
@@ -96,8 +103,8 @@ def prepare(options: RunOptions, cwd: Path, *, store: Store | None = None) -> Pr
     check_model_name(options.model or config.model)
     signatures.record_key(store)  # sign_records without a key: refuse before running
     recovery = Recovery() if given else recover_orphans(store)
-    code = gitio.code_state(root)
-    tree = gitio.working_tree(root)
+    snapshot = early if early is not None and early.root == root else gitio.Snapshot(root)
+    code, tree = snapshot.result()
     if tree.dirty and not options.allow_dirty:
         raise DirtyTreeError(_dirty_message(tree.all_paths))
     from mlog.capture.inputs import capture_inputs

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -101,6 +99,8 @@ class Remote:
         if not wanted:
             return set()
         if len(wanted) <= LIST_THRESHOLD:
+            from concurrent.futures import ThreadPoolExecutor  # not for `mlog show`'s settings
+
             with ThreadPoolExecutor(min(self.jobs, len(wanted))) as pool:
                 found = list(pool.map(self.exists, wanted))
             return {d for d, ok in zip(wanted, found, strict=True) if ok}
@@ -156,6 +156,8 @@ class Remote:
 
     def _tmp_name(self, key: str) -> str:
         self.fs.makedirs(key.rsplit("/", 1)[0], exist_ok=True)
+        import uuid
+
         return f"{key}.tmp-{uuid.uuid4().hex}"
 
     # ------------------------------------------------------------ reads

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlog.errors import GateError, MlogError, NotFoundError
-from mlog.remote.backend import Remote
-from mlog.remote.push import _run_all
 from mlog.remote.units import Unit, hash_local
 from mlog.storage.hashing import Hasher, new_hash, parse_digest, tree_from_bytes
+
+if TYPE_CHECKING:  # the status readers (`mlog show`) need neither the backend nor threads
+    from mlog.remote.backend import Remote
 
 
 def verify_on_remote(remote: Remote, units: list[Unit]) -> list[dict[str, Any]]:
@@ -42,6 +43,8 @@ def _compare(expected: str, actual: str) -> dict[str, str]:
 
 
 def _verify_files(digests: list[str], remote: Remote) -> dict[str, str]:
+    from mlog.remote.push import _run_all
+
     bad: list[str] = []
 
     def check(digest: str) -> None:
