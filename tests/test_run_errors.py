@@ -236,3 +236,30 @@ def test_recover_with_nothing_pending_says_so(repo: Repo, cli: Any) -> None:
     assert result.exit_code == 0, result
     assert "nothing to recover" in result.stderr, result
     assert repo.run_ids() == []
+
+
+@pytest.mark.parametrize("refusal", ["dirty", "model"])
+def test_git_started_early_is_waited_for_when_the_run_is_refused(
+    repo: Repo, cli, monkeypatch: pytest.MonkeyPatch, refusal: str
+) -> None:
+    """`mlog run` starts its git commands before it loads the capture code; a refusal in
+    between (a dirty tree, a bad model name before git is even read) leaves none running."""
+    from mlog.storage import gitio
+
+    started: list[Any] = []
+    start = gitio._Started.__init__
+
+    def spy(self: Any, root: Path, args: tuple[str, ...]) -> None:
+        start(self, root, args)
+        started.append(self)
+
+    monkeypatch.setattr(gitio._Started, "__init__", spy)
+    if refusal == "dirty":
+        repo.dirty("params.yaml")
+        result = cli("run", "--", PYTHON, "-c", TOUCH)
+        assert_refused(repo, result, 5, "params.yaml")
+    else:
+        result = cli("run", "--model", "bad name!", "--", PYTHON, "-c", TOUCH)
+        assert_refused(repo, result, 2, "model")
+    assert [s._args[0] for s in started] == ["rev-parse", "describe", "config", "ls-tree", "status"]
+    assert all(s._process.returncode is not None for s in started)
