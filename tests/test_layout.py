@@ -100,3 +100,89 @@ def test_run_of_path_in_both_layouts() -> None:
     assert records.run_of_path(f".mlog/runs/{run}/series.jsonl") == run
     assert records.run_of_path(".mlog/runs/2026-11/record.yaml") is None
     assert records.run_of_path(".mlog/registry/m/x.yaml") is None
+
+
+def _settle(store: Store) -> None:
+    """Date every folder under runs/ back beyond the racy margin, as time would."""
+    past = time.time_ns() - 5_000_000_000
+    for folder in (store.runs_dir, *store.runs_dir.iterdir()):
+        os.utime(folder, ns=(past, past))
+
+
+def _in_month(number: int, month: str) -> dict[str, Any]:
+    """A valid record whose id (hence folder) falls in ``month``, e.g. ``2025-03``."""
+    record = make_record(number)
+    record["id"] = month.replace("-", "") + record["id"][6:]
+    return record
+
+
+def _listed(store: Store) -> list[str]:
+    return [row["alias"] for row in listing.list_runs(store, limit=100)]
+
+
+def test_a_run_written_into_an_existing_month_leaves_the_runs_folder_alone(
+    tmp_path: Path,
+) -> None:
+    store = Store(tmp_path)
+    store.init()
+    write(store, make_record(1))
+    _settle(store)
+    before = os.stat(store.runs_dir).st_mtime_ns
+    write(store, make_record(2))  # staged inside the month folder, renamed within it
+    assert os.stat(store.runs_dir).st_mtime_ns == before
+    assert not [p for p in store.runs_dir.rglob(".staging-*")]
+
+
+def test_after_runs_change_in_one_month_readers_relist_that_month_only(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    store = Store(tmp_path)
+    store.init()
+    for number, month in ((1, "2025-01"), (2, "2025-02"), (3, "2025-03")):
+        write(store, _in_month(number, month))
+    _settle(store)
+    assert _listed(store) == ["v3", "v2", "v1"]  # the first reader lists every run
+    added = write(store, _in_month(4, "2025-02"))
+    shutil.rmtree(store.runs_dir / "2025-01" / _in_month(1, "2025-01")["id"])  # a checkout
+
+    def every_run(self: Store) -> list[str]:
+        raise AssertionError("listed every run to find a change in one month")
+
+    monkeypatch.setattr(Store, "run_ids", every_run)
+    fresh = Store(tmp_path)
+    assert _listed(fresh) == ["v3", "v4", "v2"]  # newest first by id: v4 is February's
+    assert aliases.highest(fresh) == 4
+    assert added in [row["id"] for row in listing.list_runs(fresh, limit=100)]
+
+
+def test_a_run_filed_in_another_months_folder_or_flat_makes_readers_list_everything(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A reader that re-listed one month would not see a misfiled run leave, so any doubt
+    about where runs are filed means listing all of them (still correct, just slower)."""
+    store = Store(tmp_path)
+    store.init()
+    for number, month in ((1, "2025-01"), (2, "2025-02")):
+        write(store, _in_month(number, month))
+    _settle(store)
+    assert _listed(store) == ["v2", "v1"]
+    misfiled = _in_month(3, "2025-03")  # copied by hand into January's folder
+    folder = store.runs_dir / "2025-01" / misfiled["id"]
+    folder.mkdir()
+    (folder / "record.yaml").write_text(yamlio.dumps(misfiled))
+    full_listings: list[int] = []
+    run_ids = Store.run_ids
+
+    def counted(self: Store) -> list[str]:
+        full_listings.append(1)
+        return run_ids(self)
+
+    monkeypatch.setattr(Store, "run_ids", counted)
+    assert _listed(Store(tmp_path)) == ["v3", "v2", "v1"] and full_listings == [1]
+    _settle(store)
+    shutil.rmtree(folder)  # it leaves its folder: the next reader must notice
+    assert _listed(Store(tmp_path)) == ["v2", "v1"] and full_listings == [1, 1]
+    flat = make_record(4)  # an older mlog filed runs flat
+    (store.runs_dir / flat["id"]).mkdir()
+    (store.runs_dir / flat["id"] / "record.yaml").write_text(yamlio.dumps(flat))
+    assert sorted(_listed(Store(tmp_path))) == ["v1", "v2", "v4"] and len(full_listings) == 3

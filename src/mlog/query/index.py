@@ -143,7 +143,9 @@ def _try_open(store: Store, *, in_memory: bool, new_only: bool, quick: bool) -> 
         if quick and dirstamp.still_valid(recorded, current):
             index.last_refresh = index.stats_unchanged()
         else:
-            index.last_refresh = index.refresh(new_only=new_only)
+            months = dirstamp.changed_months(recorded, current) if new_only else None
+            stats = index.refresh_months(months) if months is not None else None
+            index.last_refresh = stats or index.refresh(new_only=new_only)
             index.set_stamp(current)
     except BaseException:
         conn.close()
@@ -285,13 +287,48 @@ class RunIndex:
         known = dict(self.conn.execute("SELECT id, sig FROM runs")) if new_only else None
         on_disk = self.scan(known)
         stale, gone = self._diff(on_disk)
+        self._update(stale, gone, on_disk)
+        by_month = "1" if self.store.filed_by_month() else "0"
+        self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('filed_by_month', ?)", (by_month,))
+        errors = dict(self.conn.execute("SELECT id, error FROM runs WHERE error IS NOT NULL"))
+        return RefreshStats(len(on_disk), len(stale), len(gone), errors)
+
+    def refresh_months(self, months: Sequence[str]) -> RefreshStats | None:
+        """``refresh(new_only=True)`` for the runs of these month folders only: after a run or
+        a pull, the next command lists one month, not 100,000 runs (1.3 s). None, and nothing
+        done, unless every run is known to sit in its own month's folder (see
+        :meth:`Store.filed_by_month`): a run filed flat or in another month's folder would
+        look gone from its month, so then everything is listed."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'filed_by_month'").fetchone()
+        if row is None or row[0] != "1":
+            return None
+        listed = {month: self.store.run_ids_in(month) for month in months}
+        if any(records.month_of(i) != month for month, ids in listed.items() for i in ids):
+            return None
+        indexed = self._indexed(months)
+        on_disk: dict[str, str] = {}
+        for run_id in chain.from_iterable(listed.values()):
+            sig = indexed.get(run_id) or run_signature(str(self.store.run_dir(run_id)))
+            if sig is not None:
+                on_disk[run_id] = sig
+        stale, gone = self._diff(on_disk, months)
+        self._update(stale, gone, on_disk, months)
+        total = int(self.conn.execute("SELECT count(*) FROM runs").fetchone()[0])
+        errors = dict(self.conn.execute("SELECT id, error FROM runs WHERE error IS NOT NULL"))
+        return RefreshStats(total, len(stale), len(gone), errors)
+
+    def _update(
+        self,
+        stale: list[str],
+        gone: list[str],
+        on_disk: dict[str, str],
+        months: Sequence[str] | None = None,
+    ) -> None:
         if len(stale) >= _BULK_MIN:
             self._bulk(stale, gone, on_disk)
         elif stale or gone:
             loaded = {run_id: self._load(run_id, on_disk[run_id]) for run_id in stale}
-            self._apply(on_disk, loaded)
-        errors = dict(self.conn.execute("SELECT id, error FROM runs WHERE error IS NOT NULL"))
-        return RefreshStats(len(on_disk), len(stale), len(gone), errors)
+            self._apply(on_disk, loaded, months)
 
     def stamp(self) -> dirstamp.Stamp | None:
         """The stamp of ``.mlog/runs`` taken before the last completed refresh."""
@@ -327,11 +364,26 @@ class RunIndex:
         rows = self.conn.execute("SELECT id FROM runs WHERE alias = ? ORDER BY id", (number,))
         return [str(run_id) for (run_id,) in rows]
 
-    def _diff(self, on_disk: dict[str, str]) -> tuple[list[str], list[str]]:
-        indexed = dict(self.conn.execute("SELECT id, sig FROM runs"))
+    def _diff(
+        self, on_disk: dict[str, str], months: Sequence[str] | None = None
+    ) -> tuple[list[str], list[str]]:
+        """Runs to (re)read and runs gone, against every row, or the rows of ``months``."""
+        indexed = self._indexed(months)
         stale = [run_id for run_id, sig in on_disk.items() if indexed.get(run_id) != sig]
         gone = [run_id for run_id in indexed if run_id not in on_disk]
         return stale, gone
+
+    def _indexed(self, months: Sequence[str] | None = None) -> dict[str, str]:
+        """Run id -> signature of every row, or of the runs whose ids fall in ``months``."""
+        if months is None:
+            return dict(self.conn.execute("SELECT id, sig FROM runs"))
+        found: dict[str, str] = {}
+        for month in months:  # ids start with the time: 2026-11 is ids from "202611" on
+            low = month.replace("-", "")
+            high = low[:-1] + chr(ord(low[-1]) + 1)
+            sql = "SELECT id, sig FROM runs WHERE id >= ? AND id < ?"
+            found.update(self.conn.execute(sql, (low, high)))
+        return found
 
     def _load(self, run_id: str, sig: str) -> Loaded:
         """A record parsed and encoded outside the write lock (in a worker process when
@@ -416,12 +468,17 @@ class RunIndex:
         finally:
             self._keys = None
 
-    def _apply(self, on_disk: dict[str, str], loaded: dict[str, Loaded]) -> None:
+    def _apply(
+        self,
+        on_disk: dict[str, str],
+        loaded: dict[str, Loaded],
+        months: Sequence[str] | None = None,
+    ) -> None:
         """Under the write lock, diff again (another process may have done the work)."""
         self.conn.execute("BEGIN IMMEDIATE")
         self._keys = None
         try:
-            stale, gone = self._diff(on_disk)
+            stale, gone = self._diff(on_disk, months)
             self._delete([*gone, *stale])
             self._insert([(run_id, loaded[run_id]) for run_id in stale if run_id in loaded])
             self.conn.execute("COMMIT")

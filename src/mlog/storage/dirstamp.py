@@ -108,7 +108,32 @@ def still_valid(recorded: Stamp | None, current: Stamp | None) -> bool:
     """Whether what was derived when ``recorded`` was taken still holds for ``current``."""
     if recorded is None or current is None or not recorded.same_directory_state(current):
         return False
-    return recorded.newest_ns < recorded.taken_ns - _margin(recorded.newest_ns)
+    return _settled(recorded.newest_ns, recorded.taken_ns)
+
+
+def changed_months(recorded: Stamp | None, current: Stamp | None) -> list[str] | None:
+    """The month folders whose runs may have changed since ``recorded`` was taken, when the
+    directory itself did not change (no month folder and no flat run added or removed):
+    those whose stamp moved, or was too young to trust. None when that is not known, and
+    everything must be listed."""
+    if recorded is None or current is None:
+        return None
+    same_parent = (recorded.mtime_ns, recorded.nlink, recorded.ino) == (
+        current.mtime_ns, current.nlink, current.ino)  # fmt: skip
+    if not same_parent or not _settled(recorded.mtime_ns, recorded.taken_ns):
+        return None
+    before = {name: (m, k, i) for name, m, k, i in recorded.months}
+    if set(before) != {name for name, _, _, _ in current.months}:
+        return None
+    return [
+        name
+        for name, m, k, i in current.months
+        if before[name] != (m, k, i) or not _settled(m, recorded.taken_ns)
+    ]
+
+
+def _settled(mtime_ns: int, taken_ns: int) -> bool:
+    return mtime_ns < taken_ns - _margin(mtime_ns)
 
 
 def own_write(stamp: Stamp) -> Stamp:

@@ -111,7 +111,7 @@ class Store:
         self.config_path = self.root / "config.yaml"
         self._config: Config | None = config
         self.unverified: dict[str, list[str]] = {}
-        self._located: dict[str, Path] = {}
+        self._located: dict[str, str] = {}  # run id -> its folder under runs/ ("" = flat)
 
     # -- setup -------------------------------------------------------------
     def init(self) -> InitResult:
@@ -188,18 +188,33 @@ class Store:
             names = os.listdir(self.runs_dir)
         except FileNotFoundError:
             return []
-        located: dict[str, Path] = {}
+        located: dict[str, str] = {}
         for name in names:
             if _RUN_ID.match(name):
-                located.setdefault(name, self.runs_dir / name)
+                located.setdefault(name, "")
             elif records.MONTH.match(name):
-                month = self.runs_dir / name
-                with contextlib.suppress(OSError):
-                    for run_id in os.listdir(month):
-                        if _RUN_ID.match(run_id):
-                            located[run_id] = month / run_id
+                for run_id in self._listed(name):
+                    located[run_id] = name
         self._located = located
         return sorted(located)
+
+    def run_ids_in(self, month: str) -> list[str]:
+        """Ids of the runs in one month folder (whatever month their ids say), sorted."""
+        found = self._listed(month)
+        self._located.update(dict.fromkeys(found, month))
+        return sorted(found)
+
+    def _listed(self, month: str) -> list[str]:
+        try:
+            names = os.listdir(self.runs_dir / month)
+        except OSError:
+            return []
+        return [name for name in names if _RUN_ID.match(name)]
+
+    def filed_by_month(self) -> bool:
+        """Whether every run the last :meth:`run_ids` found sits in its own month's folder
+        (none flat, none in another month's), so that one month's runs can be re-listed alone."""
+        return all(folder == records.month_of(run_id) for run_id, folder in self._located.items())
 
     def has_run(self, run_id: str) -> bool:
         """Whether a run's record exists: a stat or two, not a listing of every run."""
@@ -210,7 +225,7 @@ class Store:
         months were used; a new run goes to its month folder."""
         known = self._located.get(run_id)
         if known is not None:
-            return known
+            return self.runs_dir / known / run_id if known else self.runs_dir / run_id
         filed = self.runs_dir / records.month_of(run_id) / run_id
         if filed.is_dir():
             return filed
@@ -251,17 +266,18 @@ class Store:
         final = self.run_dir(run_id)
         if final.exists():
             raise RecordError(f"run {run_id} already exists; records are never overwritten")
-        staging = self.runs_dir / f".staging-{run_id}"
+        # Staged beside its final place: the rename then changes the month folder only, and
+        # `.mlog/runs` keeps its stamp, so the next reader re-lists one month (query.index).
+        staging = final.parent / f".staging-{run_id}"
         self.guard(staging)
         self.guard(final)
         shutil.rmtree(staging, ignore_errors=True)
         try:
             with _writing(staging):
+                new_month = not final.parent.exists()
                 staging.mkdir(parents=True)
                 for name, data in {**sidecars, RECORD_FILE: record_text.encode("utf-8")}.items():
                     atomic.write_bytes(staging / name, data)
-                new_month = not final.parent.exists()
-                final.parent.mkdir(exist_ok=True)
                 os.rename(staging, final)
                 atomic.fsync_dir(final.parent)
                 if new_month or final.parent != self.runs_dir:
