@@ -171,3 +171,27 @@ def test_a_run_with_a_current_alias_file_opens_no_index(repo: Any) -> None:
         loaded_by_run.append(done.stdout.splitlines()[-1])
     assert loaded_by_run[-1] == "LOADED []", loaded_by_run
     assert len(repo.run_ids()) == 3
+
+
+def test_show_piped_draws_without_rich_and_prints_user_text_literally(repo: Any, cli: Any) -> None:
+    """Piped, `mlog show` writes plain lines itself (rich's import and first layout were a
+    third of it); on a terminal rich draws them. Either way text from the record is text,
+    never markup."""
+    import re
+
+    note = "[bold]not markup[/] \\[x]"
+    made = cli("run", "--note", note, "--tag", "t=[red]", "--", sys.executable, "-c", "pass")
+    assert made.exit_code == 0, made
+    code = "from mlog.cli.entry import main\ntry:\n    main()\nexcept SystemExit:\n    pass"
+    script = PROBE.format(args=["show", "v1"], code=code, heavy=("rich",))
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=repo.path, capture_output=True, text=True, check=True
+    )
+    *shown, loaded_heavy = done.stdout.splitlines()
+    assert loaded_heavy == "", done.stdout  # the probe's last line: rich was not imported
+    assert shown[0].endswith("succeeded  t=[red]") and shown[1] == f"  {note}", shown
+    assert "code" in shown and any(line.startswith("commit    ") for line in shown)
+    drawn = cli("show", "v1", env={"FORCE_COLOR": "1"})
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", drawn.stdout)
+    assert drawn.exit_code == 0 and "\x1b[" in drawn.stdout, drawn
+    assert note in plain and "t=[red]" in plain

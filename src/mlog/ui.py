@@ -156,6 +156,47 @@ def _plain_table(columns: list[str], rows: list[list[str]]) -> None:
     sys.stdout.write("\n".join(lines) + "\n")
 
 
+def line(*parts: tuple[str, str]) -> None:
+    """One line on stdout from ``(text, style)`` parts (style ``""`` for none). The text is
+    never read as markup; piped, it is written as is, without importing rich."""
+    if piped():
+        sys.stdout.write("".join(text for text, _ in parts) + "\n")
+        return
+    from rich.text import Text
+
+    out().print(Text.assemble(*parts))
+
+
+def pairs(title: str, rows: list[tuple[str, str]]) -> None:
+    """A titled grid of names and values, the values aligned in one column.
+
+    Piped, it is plain text (``mlog show`` draws a dozen of these: rich's import and first
+    layout were a third of a ``show``): the title, then ``name  value`` lines, a value's
+    further lines indented under it, nothing folded.
+    """
+    if not rows:
+        return
+    if piped():
+        width = max(len(name) for name, _ in rows)
+        lines = [title]
+        for name, value in rows:
+            first, *more = value.split("\n") or [""]
+            lines.append(f"{name:<{width}}  {first}".rstrip())
+            lines += [f"{'':<{width}}  {rest}".rstrip() for rest in more]
+        sys.stdout.write("\n".join(lines) + "\n")
+        return
+    from rich.table import Table
+    from rich.text import Text
+
+    grid = Table(title=title, title_justify="left", title_style="bold", show_header=False,
+                 show_edge=False, box=None, pad_edge=False)  # fmt: skip
+    grid.add_column(style="cyan", no_wrap=True)
+    grid.add_column(overflow="fold")
+    for name, value in rows:
+        grid.add_row(Text(name), Text(value))
+    out().print(grid)
+
+
 def format_value(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"

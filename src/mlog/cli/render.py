@@ -36,43 +36,26 @@ def render_record(record: dict[str, Any], links: dict[str, Any] | None = None) -
 
 
 def _header(record: dict[str, Any]) -> None:
-    from rich.markup import escape
-
     style = {"succeeded": "green", "failed": "red", "interrupted": "yellow"}.get(
         record.get("status", ""), "white"
     )
     tags = " ".join(f"{k}={v}" for k, v in (record.get("tags") or {}).items())
-    model = escape(str(record.get("model")))
     tampered = (record.get("integrity") or {}).get("verified") is False
-    ui.out().print(
-        ("[bold red]" + TAMPERED + "[/] " if tampered else "")
-        + f"[bold]{record.get('alias')}[/] {record.get('id')}  model [bold]{model}[/]"
-        f"  [{style}]{record.get('status')}[/]  {escape(tags)}"
+    ui.line(
+        *([(TAMPERED, "bold red"), (" ", "")] if tampered else []),
+        (str(record.get("alias")), "bold"),
+        (f" {record.get('id')}  model ", ""),
+        (str(record.get("model")), "bold"),
+        ("  ", ""),
+        (str(record.get("status")), style),
+        *([(f"  {tags}", "")] if tags else []),
     )
     if record.get("note"):
-        ui.out().print(f"  {escape(record['note'])}")
+        ui.line((f"  {record['note']}", ""))
 
 
 def _pairs(title: str, pairs: list[tuple[str, Any]]) -> None:
-    from rich.markup import escape
-    from rich.table import Table
-
-    if not pairs:
-        return
-    grid = Table(
-        title=title,
-        title_justify="left",
-        title_style="bold",
-        show_header=False,
-        show_edge=False,
-        box=None,
-        pad_edge=False,
-    )
-    grid.add_column(style="cyan", no_wrap=True)
-    grid.add_column(overflow="fold")
-    for key, value in pairs:
-        grid.add_row(escape(str(key)), escape(ui.format_value(value)))
-    ui.out().print(grid)
+    ui.pairs(title, [(str(key), ui.format_value(value)) for key, value in pairs])
 
 
 def _code_pairs(code: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -196,14 +179,12 @@ def _absent(artifact: dict[str, Any]) -> str:
 
 
 def _integrity(title: str, integrity: dict[str, Any]) -> None:
-    from rich.markup import escape
-
     if integrity.get("verified") is False:
         problems = "; ".join(integrity.get("problems") or [])
-        ui.out().print(f"[bold red]{TAMPERED} {title} {integrity.get('hash', '-')}[/]")
-        ui.out().print(f"[red]  {escape(problems)}[/]")
+        ui.line((f"{TAMPERED} {title} {integrity.get('hash', '-')}", "bold red"))
+        ui.line((f"  {problems}", "red"))
         return
-    ui.out().print(f"[dim]{title} {integrity.get('hash', '-')}[/]")
+    ui.line((f"{title} {integrity.get('hash', '-')}", "dim"))
 
 
 def _stale(title: str, stale: dict[str, Any]) -> None:
