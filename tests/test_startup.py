@@ -195,3 +195,18 @@ def test_show_piped_draws_without_rich_and_prints_user_text_literally(repo: Any,
     plain = re.sub(r"\x1b\[[0-9;]*m", "", drawn.stdout)
     assert drawn.exit_code == 0 and "\x1b[" in drawn.stdout, drawn
     assert note in plain and "t=[red]" in plain
+
+
+def test_warm_piped_ls_reads_neither_yaml_nor_rich(repo: Any, cli: Any) -> None:
+    """A warm `ls --limit` answers from the index: no record is parsed, nothing drawn."""
+    for _ in range(2):
+        assert cli("run", "--", sys.executable, "-c", "pass").exit_code == 0
+    assert cli("ls", "--limit", "1").exit_code == 0  # builds the index
+    code = "from mlog.cli.entry import main\ntry:\n    main()\nexcept SystemExit:\n    pass"
+    script = PROBE.format(args=["ls", "--limit", "5"], code=code, heavy=("yaml", "rich"))
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=repo.path, capture_output=True, text=True, check=True
+    )
+    *listed, loaded_heavy = done.stdout.splitlines()
+    assert loaded_heavy == "", done.stdout
+    assert [line.split("\t")[0] for line in listed[1:]] == ["v2", "v1"], listed

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from mlog.errors import ConfigError, RecordError
-from mlog.storage import yamlio
 from mlog.storage.schema import validate
 
 CONFIG_TEMPLATE = """\
@@ -83,6 +82,8 @@ def load_config(path: Path) -> Config:
     if not path.exists():
         return Config()
     try:
+        from mlog.storage import yamlio  # only when a config file is there to read
+
         document = yamlio.load_file(path, allow_aliases=False)  # no alias bombs in config
     except RecordError as exc:
         raise ConfigError(

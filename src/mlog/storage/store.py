@@ -22,7 +22,7 @@ from typing import Any
 import xxhash
 
 from mlog.errors import MlogError, NotFoundError, RecordError, os_error
-from mlog.storage import atomic, records, yamlio
+from mlog.storage import atomic, records
 from mlog.storage.config import CONFIG_TEMPLATE, GITIGNORE, Config, load_config
 
 RECORD_FILE = "record.yaml"
@@ -242,6 +242,8 @@ class Store:
         path = self.record_path(run_id)
         if not path.exists():
             raise NotFoundError(f"run {run_id} has no record at {self._shown(path)}")
+        from mlog.storage import yamlio  # here: a warm `ls` reads the index, not YAML
+
         document = yamlio.load_file(path, allow_aliases=False)
         if not isinstance(document, dict):
             raise RecordError(f"{path}: a record must be a mapping")
