@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import sqlite3
 import tempfile
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlog.query import index
+from mlog.errors import RecordError
+from mlog.query import index, listing
 from mlog.query import language as query
 from mlog.storage import records, yamlio
 from mlog.storage.schema import validate
@@ -242,6 +246,16 @@ def test_unreadable_record_keeps_its_alias_but_fails_listing(tmp_path: Path) -> 
     assert index.alias_numbers(store) == {good: 1, bad["id"]: 2}
     with index.opened(store) as runs:
         assert list(runs.last_refresh.errors) == [bad["id"]]
+    past = time.time_ns() - 5_000_000_000  # settled: the next opening trusts the stamp
+    for folder in (store.runs_dir, *store.runs_dir.iterdir()):
+        os.utime(folder, ns=(past, past))
+    with index.opened(store) as runs:
+        pass
+    for _ in range(2):  # the first refreshes, the second is quick: both still see it
+        with index.opened(store, quick=True) as runs:
+            assert list(runs.last_refresh.errors) == [bad["id"]]
+        with pytest.raises(RecordError, match="fix or remove run"):
+            listing.list_runs(store, limit=1)
 
 
 def test_git_checkout_of_another_branch_is_reflected(repo: Any, cli: Any) -> None:

@@ -290,8 +290,7 @@ class RunIndex:
         self._update(stale, gone, on_disk)
         by_month = "1" if self.store.filed_by_month() else "0"
         self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('filed_by_month', ?)", (by_month,))
-        errors = dict(self.conn.execute("SELECT id, error FROM runs WHERE error IS NOT NULL"))
-        return RefreshStats(len(on_disk), len(stale), len(gone), errors)
+        return self._counted(len(stale), len(gone))
 
     def refresh_months(self, months: Sequence[str]) -> RefreshStats | None:
         """``refresh(new_only=True)`` for the runs of these month folders only: after a run or
@@ -313,9 +312,15 @@ class RunIndex:
                 on_disk[run_id] = sig
         stale, gone = self._diff(on_disk, months)
         self._update(stale, gone, on_disk, months)
+        return self._counted(len(stale), len(gone))
+
+    def _counted(self, added: int, removed: int) -> RefreshStats:
+        """The stats of a refresh just done, kept in ``meta`` for :meth:`stats_unchanged`."""
         total = int(self.conn.execute("SELECT count(*) FROM runs").fetchone()[0])
         errors = dict(self.conn.execute("SELECT id, error FROM runs WHERE error IS NOT NULL"))
-        return RefreshStats(total, len(stale), len(gone), errors)
+        kept = json.dumps({"total": total, "errors": errors})
+        self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('refreshed', ?)", (kept,))
+        return RefreshStats(total, added, removed, errors)
 
     def _update(
         self,
@@ -344,10 +349,16 @@ class RunIndex:
         )
 
     def stats_unchanged(self) -> RefreshStats:
-        """What a refresh would report when no run was added or removed: no listing."""
-        total = int(self.conn.execute("SELECT count(*) FROM runs").fetchone()[0])
-        errors = dict(self.conn.execute("SELECT id, error FROM runs WHERE error IS NOT NULL"))
-        return RefreshStats(total, 0, 0, errors)
+        """What a refresh would report when no run was added or removed: what the last one
+        found (two scans of 100,000 rows otherwise, 10 ms, for every `show`)."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'refreshed'").fetchone()
+        try:
+            kept = json.loads(row[0]) if row else {}
+            return RefreshStats(int(kept["total"]), 0, 0, dict(kept["errors"]))
+        except (TypeError, KeyError, ValueError):
+            total = int(self.conn.execute("SELECT count(*) FROM runs").fetchone()[0])
+            errors = dict(self.conn.execute("SELECT id, error FROM runs WHERE error IS NOT NULL"))
+            return RefreshStats(total, 0, 0, errors)
 
     def unchanged(self, run_ids: Sequence[str]) -> bool:
         """Whether these runs (record, directory, sealed files) still have the signatures
