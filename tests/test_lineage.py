@@ -215,3 +215,24 @@ def test_lineage_catches_up_through_its_triggers_and_after_a_rebuild(
         path.unlink()
     (repo.run_dir(third)).rmdir()
     assert "v3" not in cli("lineage", "v1", "--down").stdout
+
+
+def test_lineage_trusts_a_settled_index_but_rechecks_the_runs_it_draws(
+    repo: Repo, pipeline: dict[str, str], cli: Any
+) -> None:
+    """Like `ls --limit`: no listing of every run while none was added or removed, but a
+    record of the graph edited in place since is seen (the index is refreshed first)."""
+    import os
+    import time
+
+    assert cli("lineage", "v2").exit_code == 0
+    runs = repo.path / ".mlog" / "runs"
+    past = time.time_ns() - 5_000_000_000
+    for folder in (runs, *runs.iterdir()):
+        os.utime(folder, ns=(past, past))
+    assert cli("lineage", "v2").exit_code == 0  # settles the index's stamp
+    record = repo.run_dir(pipeline["A"]) / "record.yaml"
+    record.write_text(record.read_text().replace("status: succeeded", "status: failed"))
+    result = cli("lineage", "v2")
+    assert result.exit_code == 0, result
+    assert f"v1  default  failed  {pipeline['A']}" in result.stdout, result

@@ -40,8 +40,14 @@ def lineage(*, cwd: Path, ref: str, down: bool = False, depth: int | None = None
     run = refs.resolve(store, ref)
     version = ref.strip() if "@" in ref else None
     pins = registry_pins(store) if down else {}
-    with index.opened(store) as found:
+    # As `ls --limit`: trusted while no run was added or removed, the runs drawn re-checked,
+    # and everything re-checked if one of them changed (2 s of stats at 100,000 runs).
+    with index.opened(store, quick=True) as found:
         built = graph.build(found, ref, run, down=down, depth=depth, pins=pins, version=version)
+        if not found.unchanged(built.run_ids):
+            found.refresh()
+            built = graph.build(found, ref, run, down=down, depth=depth, pins=pins,
+                                version=version)  # fmt: skip
     return LineageView(built)
 
 

@@ -48,6 +48,12 @@ class Graph:
     nodes: dict[str, Node] = field(default_factory=dict)
     edges: list[Edge] = field(default_factory=list)
     truncated: list[str] = field(default_factory=list)  # runs not expanded (--depth)
+
+    @property
+    def run_ids(self) -> list[str]:
+        """The ids of the runs in the graph."""
+        return [node.info["run"] for node in self.nodes.values() if node.kind == "run"]
+
     _linked: set[Edge] = field(default_factory=set, repr=False)
 
     def add(self, node: Node) -> str:

@@ -118,7 +118,7 @@ def opened(store: Store, *, new_only: bool = False, quick: bool = False) -> Iter
     even listing runs while ``.mlog/runs`` keeps its stamp, see ``query.index.opened``)."""
     with run_index.opened(store, new_only=new_only, quick=quick) as runs:
         run_index.check_errors(runs.last_refresh)
-        lineage = LineageIndex(store, runs.conn)
+        lineage = LineageIndex(store, runs)
         lineage.sync()
         yield lineage
 
@@ -126,9 +126,19 @@ def opened(store: Store, *, new_only: bool = False, quick: bool = False) -> Iter
 class LineageIndex:
     """Queries over the lineage tables of one open index connection."""
 
-    def __init__(self, store: Store, conn: sqlite3.Connection) -> None:
+    def __init__(self, store: Store, runs: run_index.RunIndex) -> None:
         self.store = store
-        self.conn = conn
+        self.conn = runs.conn
+        self._runs = runs
+
+    def unchanged(self, run_ids: Sequence[str]) -> bool:
+        """Whether these runs' records are as the index saw them (see ``RunIndex.unchanged``)."""
+        return self._runs.unchanged(run_ids)
+
+    def refresh(self) -> None:
+        """Re-check every run's record, then the lineage rows of what changed."""
+        run_index.check_errors(self._runs.refresh())
+        self.sync()
 
     # -- keeping up -------------------------------------------------------------------
     def sync(self) -> None:
