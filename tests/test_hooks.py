@@ -101,6 +101,26 @@ def test_artifacts_hook_knows_recorded_models_only(
     assert "copy.pt" not in result.stderr, result
 
 
+def test_artifacts_hook_judges_model_files_whatever_another_record_holds(
+    repo: Repo, cli: Any, committed_run: str
+) -> None:
+    """It asks the lineage index, kept up with runs added since (a new run's model is known
+    at once); a broken record elsewhere is the validate hook's to report, not a refusal."""
+    assert cli("ls", "--limit", "1").exit_code == 0  # the index exists and is current
+    writer = "open('second.pt', 'wb').write(b'second model')\n"
+    repo.gen({"train2.py": writer})
+    repo.commit("second trainer")
+    assert cli("run", "-a", "second.pt", "--", PYTHON, "train2.py").exit_code == 0
+    broken = repo.path / ".mlog" / "runs" / "2026-01" / "20260101T000000000000Z-0000dead"
+    broken.mkdir(parents=True)
+    (broken / "record.yaml").write_text("schema_version: 1\nmodel: [unclosed\n")
+    (repo.path / "stray.pt").write_bytes(b"nobody recorded this")
+    result = cli("hook", "artifacts", "model.pt", "second.pt", "stray.pt")
+    assert result.exit_code == 1, result
+    assert result.stderr.splitlines()[0].startswith("error: stray.pt: model file"), result
+    assert "second.pt" not in result.stderr and "unclosed" not in result.stderr, result
+
+
 def test_artifacts_hook_uses_configured_patterns_and_staged_files(
     repo: Repo, cli: Any, committed_run: str
 ) -> None:

@@ -11,12 +11,15 @@ import fnmatch
 import os
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING
 
 from mlog.audit.checks import GUARDED_PREFIXES, Finding, validate_files
-from mlog.errors import MlogError, UsageError
+from mlog.errors import UsageError
 from mlog.storage import records
 from mlog.storage.store import Store
+
+if TYPE_CHECKING:
+    from mlog.lineage.index import LineageIndex
 
 DEFAULT_ARTIFACT_PATTERNS = (
     "*.pt", "*.pth", "*.ckpt", "*.onnx", "*.pkl", "*.pickle", "*.joblib",
@@ -66,17 +69,23 @@ def artifacts_hook(store: Store, files: list[str]) -> list[Finding]:
     ]
     if not candidates:
         return []
-    known = KnownArtifacts.from_store(store)
-    return [
-        Finding(
-            "artifacts",
-            name,
-            "model file whose hash no run record knows: produce it with "
-            f"`mlog run -a {name} -- ...` (or change artifact_patterns in .mlog/config.yaml)",
-        )
-        for name in candidates
-        if not known.knows(store.repo_root, name)
-    ]
+    from mlog.lineage import index
+
+    # Records never change once written (`mlog check` and the validate hook catch an edit):
+    # runs added or removed since the index last looked are read, no other record. A broken
+    # record is left out: the validate hook and `mlog check` report it.
+    with index.opened(store, new_only=True, broken_ok=True) as lineage:
+        known = KnownArtifacts(lineage)
+        return [
+            Finding(
+                "artifacts",
+                name,
+                "model file whose hash no run record knows: produce it with "
+                f"`mlog run -a {name} -- ...` (or change artifact_patterns in .mlog/config.yaml)",
+            )
+            for name in candidates
+            if not known.knows(store.repo_root, name)
+        ]
 
 
 def artifact_patterns(store: Store) -> tuple[str, ...]:
@@ -93,54 +102,32 @@ def _is_model_file(name: str, patterns: tuple[str, ...]) -> bool:
 
 
 class KnownArtifacts:
-    """Hashes of every artifact and dataset the records name, to recognise a file by content."""
+    """Whether a file's content is an artifact or dataset some record names, asked of the
+    lineage index (which holds every record's artifact and dataset hashes and paths): at
+    100,000 runs the hook parsed every record on each commit, 50 s."""
 
-    def __init__(self, digests: set[str], directories: dict[str, set[str]]) -> None:
-        self.digests = digests
-        self.directories = directories
-        self.algorithms = {d.partition(":")[0] for d in digests} or {"xxh3_128"}
-
-    @classmethod
-    def from_store(cls, store: Store) -> KnownArtifacts:
-        digests: set[str] = set()
-        directories: dict[str, set[str]] = {}
-        for run_id in store.run_ids():
-            try:
-                record = store.load_record(run_id, verify=False)
-            except MlogError:
-                continue  # the validate hook and `mlog check` report broken records
-            for entry in _entries(record):
-                if entry.get("kind") == "directory":
-                    directories.setdefault(entry["path"], set()).add(entry["hash"])
-                else:
-                    digests.add(entry["hash"])
-        return cls(digests, directories)
+    def __init__(self, lineage: LineageIndex) -> None:
+        self.lineage = lineage
+        self.algorithms = lineage.hash_algorithms() or {"xxh3_128"}
 
     def knows(self, root: Path, name: str) -> bool:
         from mlog.storage.hashing import Hasher
 
         for algorithm in sorted(self.algorithms):
-            if Hasher(algorithm).hash_file(root / name) in self.digests:
+            if self.lineage.names_hash(Hasher(algorithm).hash_file(root / name)):
                 return True
         return any(
-            self._directory_matches(root, directory)
-            for directory in self.directories
-            if _under(name, directory)
+            self._directory_matches(root, directory, hashes)
+            for directory, hashes in self.lineage.hashes_above(name).items()
         )
 
-    def _directory_matches(self, root: Path, directory: str) -> bool:
+    @staticmethod
+    def _directory_matches(root: Path, directory: str, hashes: set[str]) -> bool:
         """A file inside a recorded model directory is known when the whole directory is."""
         from mlog.storage.hashing import Hasher
 
-        hashes = self.directories[directory]
         algorithms = {h.partition(":")[0] for h in hashes}
         return any(Hasher(a).hash_path(root / directory).digest in hashes for a in algorithms)
-
-
-def _entries(record: dict[str, Any]) -> list[dict[str, Any]]:
-    entries = [a for a in record.get("artifacts") or [] if isinstance(a, dict)]
-    entries += [d for d in (record.get("data") or {}).values() if isinstance(d, dict)]
-    return [e for e in entries if e.get("hash") and e.get("path")]
 
 
 def _under(name: str, directory: str) -> bool:

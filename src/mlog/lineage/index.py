@@ -112,12 +112,16 @@ def exists(store: Store) -> bool:
 
 
 @contextlib.contextmanager
-def opened(store: Store, *, new_only: bool = False, quick: bool = False) -> Iterator[LineageIndex]:
+def opened(
+    store: Store, *, new_only: bool = False, quick: bool = False, broken_ok: bool = False
+) -> Iterator[LineageIndex]:
     """The lineage tables, brought up to date with the records first (``new_only``: with
     runs added or removed only, skipping the stat of every known record; ``quick``: not
-    even listing runs while ``.mlog/runs`` keeps its stamp, see ``query.index.opened``)."""
+    even listing runs while ``.mlog/runs`` keeps its stamp, see ``query.index.opened``).
+    An unreadable record fails the opening, unless ``broken_ok`` leaves it out."""
     with run_index.opened(store, new_only=new_only, quick=quick) as runs:
-        run_index.check_errors(runs.last_refresh)
+        if not broken_ok:
+            run_index.check_errors(runs.last_refresh)
         lineage = LineageIndex(store, runs)
         lineage.sync()
         yield lineage
@@ -304,6 +308,40 @@ class LineageIndex:
             "SELECT path, hash FROM lineage_out WHERE run = ? ORDER BY path", (run,)
         )
         return [Output(*row) for row in rows]
+
+    def names_hash(self, digest: str) -> bool:
+        """Whether some run's artifact or dataset has this content hash."""
+        row = self.conn.execute(
+            "SELECT 1 FROM lineage_out WHERE hash = ? "
+            "UNION ALL SELECT 1 FROM lineage_in WHERE hash = ? LIMIT 1",
+            (digest, digest),
+        ).fetchone()
+        return row is not None
+
+    def hash_algorithms(self) -> set[str]:
+        """The hash algorithms the recorded artifacts and datasets were hashed with."""
+        sql = (
+            "SELECT DISTINCT substr(hash, 1, instr(hash, ':') - 1) FROM {} "
+            "WHERE instr(coalesce(hash, ''), ':') > 1"
+        )
+        found = {row[0] for row in self.conn.execute(sql.format("lineage_out"))}
+        return found | {row[0] for row in self.conn.execute(sql.format("lineage_in"))}
+
+    def hashes_above(self, name: str) -> dict[str, set[str]]:
+        """Recorded artifact and dataset paths that are folders holding ``name`` (a
+        repository path), each with the hashes recorded for it."""
+        parts = name.split("/")[:-1]
+        folders = ["/".join(parts[: n + 1]) for n in range(len(parts))]
+        if not folders:
+            return {}
+        wanted = [*folders, *(f"{folder}/" for folder in folders)]
+        marks = ",".join("?" * len(wanted))
+        found: dict[str, set[str]] = {}
+        for table in ("lineage_out", "lineage_in"):
+            sql = f"SELECT path, hash FROM {table} WHERE path IN ({marks}) AND hash IS NOT NULL"
+            for path, digest in self.conn.execute(sql, wanted):
+                found.setdefault(path, set()).add(digest)
+        return found
 
     def producers(self, item: Input, *, before: str) -> list[Producer]:
         """Earlier runs whose artifact is this dataset, or a file inside it."""
