@@ -113,7 +113,9 @@ def _lineage_links(store: Store, ids: list[str]) -> list[dict[str, Any]]:
 
     selected = set(ids)
     links = []
-    with index.opened(store) as found:
+    with index.opened(store, quick=True) as found:  # as `ls --limit`: these runs re-checked
+        if not found.unchanged(ids):
+            found.refresh()
         for run_id in ids:
             consumer = found.run(run_id)
             for row in graph.producers_of(found, run_id):
