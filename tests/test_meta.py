@@ -49,6 +49,19 @@ def test_command_has_help_with_examples(name: str, command) -> None:
 
 
 @pytest.mark.parametrize(("name", "command"), COMMANDS, ids=[n for n, _ in COMMANDS])
+def test_help_shows_each_example_on_its_own_line(name: str, command) -> None:
+    """Typer dedents the text after the first paragraph: when that text began with
+    "Examples:", the examples lost their indent and ran together into one line."""
+    from typer.testing import CliRunner
+
+    shown = CliRunner().invoke(app, [*name.split(), "--help"], env={"COLUMNS": "250"})
+    lines = [line.strip(" │") for line in shown.stdout.splitlines()]
+    examples = [line.strip() for line in command.help.split("Examples:")[1].splitlines()]
+    missing = [example for example in examples if example and example not in lines]
+    assert shown.exit_code == 0 and not missing, f"mlog {name} --help:\n{shown.stdout}"
+
+
+@pytest.mark.parametrize(("name", "command"), COMMANDS, ids=[n for n, _ in COMMANDS])
 def test_every_option_has_help(name: str, command) -> None:
     for param in command.params:
         if getattr(param, "hidden", False):

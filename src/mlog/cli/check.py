@@ -145,6 +145,9 @@ def hook_command(
 ) -> None:
     """Run one pre-commit hook (called by the hooks in .pre-commit-hooks.yaml).
 
+    validate, immutable or artifacts, on the files named (or the staged ones); one line
+    per problem, exit 1 when there is any. docs/hooks.md says what each refuses.
+
     Examples:
 
         mlog hook validate .mlog/runs/2026-11/20261123T150102123456Z-1a2b3c4d/record.yaml

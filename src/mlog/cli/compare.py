@@ -238,8 +238,10 @@ def data_profile_command(
     ] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Show the stored profile of a run's tabular datasets: rows, and per column its type,
-    nulls, min/max/mean/std (numeric) or distinct count and top values (categorical).
+    """Show the stored profile of a run's tabular datasets, as recorded when it ran.
+
+    Rows, and per column its type, nulls, min/max/mean/std (numeric) or distinct count
+    and top values (categorical).
 
     Examples:
 

@@ -152,6 +152,9 @@ def show_command(
 ) -> None:
     """Show one run's record: code, command, environment, params, metrics, data, artifacts.
 
+    Also the runs that produced its data, and whether each artifact is here and on the
+    remote. A record whose integrity check fails is marked TAMPERED.
+
     Examples:
 
         mlog show v3

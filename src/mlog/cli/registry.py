@@ -70,6 +70,9 @@ def register_command(
 ) -> None:
     """Register a run as a new immutable model version, pinned to its commit and artifact hashes.
 
+    A run whose record fails its integrity check is refused. The version then moves through
+    stages with `mlog promote` (docs/registry.md).
+
     Examples:
 
         mlog register latest --model fraud
@@ -279,7 +282,9 @@ def registry_history_command(
     json_output: JsonOption = False,
 ) -> None:
     """Show a model's audit trail, newest first: who did what, who signed it, when, why, and
-    whether forced. Signatures are checked against .mlog/allowed_signers.
+    whether forced.
+
+    Signatures are checked against .mlog/allowed_signers.
 
     Examples:
 
