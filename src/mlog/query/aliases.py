@@ -34,7 +34,8 @@ def _read(store: Store) -> tuple[dirstamp.Stamp | None, int]:
 
 def _write(store: Store, stamp: dirstamp.Stamp, high: int) -> None:
     with contextlib.suppress(OSError):  # a read-only cache only costs a recount next time
-        atomic.write_text(store.local_cache() / HIGH_FILE, f"{stamp.text()} {high}\n")
+        text = f"{stamp.text()} {high}\n"  # a cache: after a crash at worst a recount
+        atomic.write_text(store.local_cache() / HIGH_FILE, text, durable=False)
 
 
 def highest(store: Store) -> int:

@@ -10,25 +10,40 @@ from pathlib import Path
 from mlog.errors import StorageError
 
 
-def write_bytes(path: Path, data: bytes) -> None:
-    """Write via a temp file in the same directory, fsync, rename, fsync the directory."""
+def write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Write via a temp file in the same directory, fsync, rename, fsync the directory.
+
+    Without ``durable``, for a derived file that can be rebuilt (a cache): no fsync, so after
+    a power loss it may be old or empty, but a reader still never sees half of it.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
 
 
-def write_text(path: Path, text: str) -> None:
-    write_bytes(path, text.encode("utf-8"))
+def write_new(path: Path, data: bytes) -> None:
+    """Write a file in a folder nobody reads yet (a run being staged): no temp file and no
+    rename are needed; the file is fsynced, the folder is the caller's to fsync once."""
+    with open(path, "xb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def write_text(path: Path, text: str, *, durable: bool = True) -> None:
+    write_bytes(path, text.encode("utf-8"), durable=durable)
 
 
 def fsync_dir(directory: Path) -> None:

@@ -279,7 +279,8 @@ class Store:
                 new_month = not final.parent.exists()
                 staging.mkdir(parents=True)
                 for name, data in {**sidecars, RECORD_FILE: record_text.encode("utf-8")}.items():
-                    atomic.write_bytes(staging / name, data)
+                    atomic.write_new(staging / name, data)
+                atomic.fsync_dir(staging)
                 os.rename(staging, final)
                 atomic.fsync_dir(final.parent)
                 if new_month or final.parent != self.runs_dir:
