@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from mlog import ui
+from mlog.storage.hashcache import HashCache
 from mlog.storage.hashing import manifest_from_bytes
 from mlog.storage.store import Store
 from tests.conftest import PYTHON, Repo
@@ -90,6 +91,41 @@ def test_hash_cache_lives_in_the_local_cache(repo: Repo, cli) -> None:
     time.sleep(0.1)  # files younger than the cache's racy window (50 ms) are not cached
     assert cli("run", "-d", "data", "--rehash", "--", PYTHON, "train.py").exit_code == 0
     assert (repo.path / ".mlog/cache/hashes.sqlite").exists()
+
+
+def test_an_unchanged_directory_served_by_the_cache_records_what_a_fresh_hash_does(
+    repo: Repo, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tree row path builds no entry per file: its manifest, profile and hash still match."""
+    served: list[bool] = []
+    real_lookup = HashCache.lookup_tree
+
+    def lookup_tree(self: HashCache, *args: Any) -> bytes | None:
+        served.append(real_lookup(self, *args) is not None)
+        return real_lookup(self, *args)
+
+    monkeypatch.setattr(HashCache, "lookup_tree", lookup_tree)
+    csv = "a,b\n" + "".join(f"{i},{i % 3}\n" for i in range(50))
+    repo.gen({".gitignore": "data/\n", "data/t.csv": csv, "data/img/x.bin": "x", "data/R": "r"})
+    repo.commit("data")
+    time.sleep(0.1)  # files younger than the cache's racy window (50 ms) are not cached
+    cache = repo.path / ".mlog" / "cache"
+    for forget in ("", "manifests/*", "profiles/*", "", "hashes.sqlite*"):
+        for path in cache.glob(forget) if forget else ():
+            path.unlink()  # a note or cache lost: the entries are read from the listing
+        assert cli("run", "-d", "train=data", "--", PYTHON, "train.py").exit_code == 0
+    entries = [
+        yaml.safe_load((repo.run_dir(i) / "record.yaml").read_text()) for i in repo.run_ids()
+    ]
+    first = entries[0]["data"]["train"]
+    assert first["files"] == 3 and first["profile"]["rows"] == 50
+    assert all(e["data"]["train"] == first for e in entries[1:])
+    manifest = manifest_from_bytes(Store(repo.path).get_object(first["manifest"]))
+    assert [m.path for m in manifest] == ["R", "img/x.bin", "t.csv"]
+    assert served == [False, True, True, True, False]
+    (repo.path / "data/img/x.bin").write_text("y")  # same size, new bytes
+    assert cli("run", "-d", "train=data", "--", PYTHON, "train.py").exit_code == 0
+    assert last_record(repo)["data"]["train"]["hash"] != first["hash"]
 
 
 def test_escaping_path_is_refused(repo: Repo, cli) -> None:

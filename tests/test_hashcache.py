@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mlog.storage.hashcache import HashCache
-from mlog.storage.hashing import FileKey, Hasher
+from mlog.storage.hashing import FileKey, Hasher, Manifest, paths_ending_with, tree_bytes
 
 
 @pytest.fixture
@@ -150,7 +150,9 @@ def test_unchanged_tree_is_one_cache_row_and_the_same_manifest(
     assert glob == Hasher().hash_glob(dataset.parent, "data/part1/*.csv")
 
 
-@pytest.mark.parametrize("change", ["same size, new bytes", "added", "removed", "renamed"])
+@pytest.mark.parametrize(
+    "change", ["same size, new bytes", "added", "removed", "renamed", "moved to another folder"]
+)
 def test_any_change_in_the_tree_misses_the_tree_row(
     tmp_path: Path, dataset: Path, change: str
 ) -> None:
@@ -165,8 +167,10 @@ def test_any_change_in_the_tree_misses_the_tree_row(
         (dataset / "part3" / "new.csv").write_text("x\n")
     elif change == "removed":
         target.unlink()
-    else:
+    elif change == "renamed":
         target.rename(dataset / "part3" / "13b.csv")
+    else:
+        target.rename(dataset / "part4" / "13.csv")
     hasher = Hasher(cache=cache)
     assert hasher.hash_directory(dataset) == Hasher().hash_directory(dataset)
     assert hasher.files_read == (0 if change == "removed" else 1)  # a rename is a new path
@@ -209,3 +213,74 @@ def test_an_empty_tree_round_trips_through_its_row(tmp_path: Path) -> None:
     first = Hasher(cache=cache).hash_directory(empty)
     assert Hasher(cache=cache).hash_directory(empty) == first == Hasher().hash_directory(empty)
     assert first.files == 0
+
+
+def test_a_tree_served_by_its_row_reads_its_entries_only_when_asked(
+    tmp_path: Path, dataset: Path
+) -> None:
+    (dataset / "part1" / "README").write_text("not a table\n")
+    cache = cache_at(tmp_path)
+    fresh = Hasher(cache=cache).hash_directory(dataset)
+    served = Hasher(cache=cache).hash_directory(dataset)
+    assert isinstance(served.entries, Manifest) and not isinstance(fresh.entries, Manifest)
+    assert len(served.entries) == served.files == 51
+    assert tree_bytes(served.entries) == tree_bytes(fresh.entries)
+    for suffixes in ((".csv",), (".csv", ".parquet"), (".parquet",), ("readme",)):
+        assert paths_ending_with(served.entries, suffixes) == paths_ending_with(
+            fresh.entries, suffixes
+        )
+    assert paths_ending_with(served.entries, (".parquet",)) == []
+    assert served.entries[0] == fresh.entries[0] and list(served.entries) == list(fresh.entries)
+    assert served == fresh
+
+
+@pytest.mark.parametrize(
+    "names",
+    [["A.CSV", "b.txt"], ["x.csv.gz", "y.csvx"], ["caf\u00e9.csv", "z.bin"], ["x.\u212a", "y.K"]],
+)
+def test_suffix_search_of_a_listing_agrees_with_the_names(tmp_path: Path, names: list[str]) -> None:
+    root = tmp_path / "d"
+    root.mkdir()
+    for name in names:
+        (root / name).write_text("1\n")
+    cache = cache_at(tmp_path)
+    fresh = Hasher(cache=cache).hash_directory(root)
+    served = Hasher(cache=cache).hash_directory(root)
+    assert isinstance(served.entries, Manifest)
+    for suffixes in ((".csv", ".csv.gz"), (".bin",), (".k",), (".txt", ".csvx")):
+        expected = [n for n in sorted(names) if n.lower().endswith(suffixes)]
+        assert paths_ending_with(served.entries, suffixes) == expected
+        assert paths_ending_with(fresh.entries, suffixes) == expected
+
+
+def test_non_utf8_names_and_globs_are_served_in_tree_order(tmp_path: Path) -> None:
+    root = tmp_path / "d"
+    (root / "a").mkdir(parents=True)
+    for name in (b"a.b", b"a/b", b"Z\xff", b"\xc3\xa9", b"a/\xfe.csv"):
+        with open(os.path.join(os.fsencode(root), name), "wb") as fh:
+            fh.write(name)
+    cache = cache_at(tmp_path)
+    fresh = Hasher().hash_directory(root)
+    Hasher(cache=cache).hash_directory(root)
+    served = Hasher(cache=cache)
+    assert served.hash_directory(root) == fresh and served.files_read == 0
+    glob = Hasher(cache=cache).hash_glob(tmp_path, "d/**")
+    assert (
+        Hasher(cache=cache).hash_glob(tmp_path, "d/**")
+        == glob
+        == Hasher().hash_glob(tmp_path, "d/**")
+    )
+
+
+def test_a_corrupt_tree_row_is_a_miss(tmp_path: Path, dataset: Path) -> None:
+    import sqlite3
+
+    cache = cache_at(tmp_path)
+    fresh = Hasher(cache=cache).hash_directory(dataset)
+    with sqlite3.connect(cache.path) as conn:
+        conn.execute("UPDATE trees SET listing = substr(listing, 1, 100)")
+    hasher = Hasher(cache=cache)
+    again = hasher.hash_directory(dataset)
+    assert again == fresh and not isinstance(again.entries, Manifest)  # rebuilt from file rows
+    assert hasher.files_read == 0
+    assert isinstance(Hasher(cache=cache).hash_directory(dataset).entries, Manifest)  # row redone

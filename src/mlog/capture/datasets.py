@@ -52,7 +52,7 @@ class DataEntry:
     version: str | None = None
     directory: bool | None = None
     symlinks: tuple[SymlinkEntry, ...] = ()
-    manifest: tuple[ManifestEntry, ...] = field(default=(), repr=False)
+    manifest: Sequence[ManifestEntry] = field(default=(), repr=False)
     present: bool | None = None
 
     def to_record(self) -> dict[str, Any]:

@@ -16,16 +16,17 @@ import hashlib
 import json
 import mmap
 import os
+import re
 import stat
 import struct
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import chain, repeat
+from itertools import chain
 from operator import attrgetter
-from stat import S_ISREG
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from stat import S_ISLNK, S_ISREG
+from typing import TYPE_CHECKING, NamedTuple, Protocol, overload
 
 import xxhash
 
@@ -105,6 +106,52 @@ class SymlinkEntry(NamedTuple):
     target: str
 
 
+class Manifest(Sequence[ManifestEntry]):
+    """A tree's entries kept as its listing (see :func:`tree_bytes`), parsed when first read.
+
+    An unchanged tree served by the hash cache arrives as its listing; most runs never look at
+    its 20,000 entries, so they are not built: ``len``, :attr:`listing`, :func:`tree_bytes` and
+    :func:`paths_ending_with` answer from the bytes.
+    """
+
+    __slots__ = ("_count", "_entries", "listing")
+
+    def __init__(self, listing: bytes, count: int) -> None:
+        self.listing = listing
+        self._count = count
+        self._entries: tuple[ManifestEntry, ...] | None = None
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, index: int) -> ManifestEntry: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[ManifestEntry, ...]: ...
+    def __getitem__(self, index: int | slice) -> ManifestEntry | tuple[ManifestEntry, ...]:
+        return self._parsed()[index]
+
+    def __iter__(self) -> Iterator[ManifestEntry]:
+        return iter(self._parsed())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Manifest):
+            return self.listing == other.listing
+        if isinstance(other, tuple | list):
+            return self._parsed() == tuple(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # like a list: equal to tuples, not hashable
+
+    def __repr__(self) -> str:
+        return f"Manifest({self._count} entries)"
+
+    def _parsed(self) -> tuple[ManifestEntry, ...]:
+        if self._entries is None:
+            self._entries = tuple(tree_from_bytes(self.listing))
+        return self._entries
+
+
 @dataclass(frozen=True)
 class TreeHash:
     """The identity of a file, directory or glob and the manifest it was computed from."""
@@ -112,7 +159,8 @@ class TreeHash:
     digest: str
     size: int
     files: int
-    entries: tuple[ManifestEntry, ...]
+    entries: Sequence[ManifestEntry]
+    """In tree order; a :class:`Manifest` when the tree came whole from the hash cache."""
     symlinks: tuple[SymlinkEntry, ...] = ()
 
 
@@ -175,7 +223,28 @@ def sort_entries(entries: Iterable[ManifestEntry]) -> list[ManifestEntry]:
 
 def tree_bytes(entries: Iterable[ManifestEntry]) -> bytes:
     """The sorted entry lines a tree digest hashes: the tree's own content-addressed listing."""
+    if isinstance(entries, Manifest):
+        return entries.listing
     return b"".join(sorted(entry_line(e) for e in entries))
+
+
+def paths_ending_with(entries: Sequence[ManifestEntry], suffixes: tuple[str, ...]) -> list[str]:
+    """Paths of ``entries`` whose lower-cased name ends with one of ``suffixes`` (lower case).
+
+    A :class:`Manifest` whose listing has none of them answers from its bytes, unparsed (an
+    unchanged 20,000-image folder is not turned into 20,000 entries to find no table in it).
+    """
+    if not suffixes:
+        return []
+    if (
+        isinstance(entries, Manifest)
+        and entries.listing.isascii()
+        and all(map(str.isascii, suffixes))
+    ):
+        ends = b"|".join(re.escape(s.encode("ascii")) for s in suffixes)
+        if not re.search(b"(?:%s)\\0" % ends, entries.listing, re.IGNORECASE):
+            return []  # an ASCII path ending in a suffix is followed by NUL in its line
+    return [e.path for e in entries if e.path.lower().endswith(suffixes)]
 
 
 def tree_digest(entries: Iterable[ManifestEntry], algorithm: str = DEFAULT_ALGORITHM) -> str:
@@ -314,8 +383,8 @@ class Hasher:
         top = os.path.abspath(path)
         st, links = self._stat_top(top)
         if stat.S_ISDIR(st.st_mode):
-            items, more = self._walk_dir(top, st)
-            return self._tree(top, items, (*links, *more))
+            found = self._walk_dir(top, st)
+            return self._tree(top, found, (*links, *found.links))
         items = [self._top_file_item(top, st)]
         entry = self._entries(items)[0]
         return TreeHash(entry.digest, entry.size, 1, (entry,), tuple(links))
@@ -326,8 +395,8 @@ class Hasher:
         st, links = self._stat_top(top)
         if not stat.S_ISDIR(st.st_mode):
             raise DataError(f"not a directory: {top}")
-        items, more = self._walk_dir(top, st)
-        return self._tree(top, items, (*links, *more))
+        found = self._walk_dir(top, st)
+        return self._tree(top, found, (*links, *found.links))
 
     def hash_glob(self, root: str | os.PathLike[str], pattern: str) -> TreeHash:
         """Tree digest of the files a glob selects, paths relative to ``root``."""
@@ -337,10 +406,10 @@ class Hasher:
         while fixed < len(parts) - 1 and not has_magic(parts[fixed]):
             fixed += 1
         prefix = "/".join(parts[:fixed])
-        items, links = self._glob_items(base, prefix, parts)
-        if not items:
+        found = self._glob_items(base, prefix, parts)
+        if not found.rels:
             raise DataError(f"glob matched no files: {pattern} (relative to {base})")
-        return self._tree(f"{base}\0{pattern}", items, links)
+        return self._tree(f"{base}\0{pattern}", found, found.links)
 
     # ------------------------------------------------------------ walking
 
@@ -366,38 +435,40 @@ class Hasher:
 
     def _walk_dir(
         self, top: str, st: os.stat_result, rel_prefix: str = "", max_depth: int | None = None
-    ) -> tuple[list[_Item], list[SymlinkEntry]]:
+    ) -> _Found:
         """Every regular file below ``top``; refuses special files and symlink loops."""
-        items: list[_Item] = []
-        links: list[SymlinkEntry] = []
+        found = _Found([], [], [], [])
         stack = [(rel_prefix, top, frozenset({(st.st_dev, st.st_ino)}), 0)]
         while stack:
             rel_dir, abs_dir, ancestors, depth = stack.pop()
-            for rel, path, dst in self._scan(rel_dir, abs_dir, items, links):
+            for rel, path, dst in self._scan(rel_dir, abs_dir, found):
                 ident = (dst.st_dev, dst.st_ino)
                 if ident in ancestors:
                     raise DataError(f"symlink loop at {path} (it leads back to a parent)")
                 if max_depth is None or depth + 1 < max_depth:
                     stack.append((rel + "/", path, ancestors | {ident}, depth + 1))
-        return items, links
+        return found
 
     def _scan(
-        self, rel_dir: str, abs_dir: str, items: list[_Item], links: list[SymlinkEntry]
+        self, rel_dir: str, abs_dir: str, found: _Found
     ) -> list[tuple[str, str, os.stat_result]]:
-        """Append one directory's files to ``items``; return its subdirectories (hot loop)."""
+        """Append one directory's files to ``found``; return its subdirectories (hot loop).
+
+        One ``lstat`` per entry and three list appends per file: no object is built per file
+        here, since an unchanged tree needs none (see :meth:`_tree`).
+        """
         subdirs: list[tuple[str, str, os.stat_result]] = []
-        new = tuple.__new__
+        rels, paths, stats = found.rels, found.paths, found.stats
         try:
             with os.scandir(abs_dir) as it:
                 for entry in it:
-                    if entry.is_symlink():
-                        st = self._follow(entry, rel_dir + entry.name, links)
-                    else:
-                        st = entry.stat(follow_symlinks=False)
-                    if S_ISREG(st.st_mode):  # tuple.__new__: the named tuples without
-                        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-                        item = (rel_dir + entry.name, entry.path, new(FileKey, key))
-                        items.append(new(_Item, item))  # their Python __new__ (20,000 files)
+                    st = entry.stat(follow_symlinks=False)
+                    if S_ISLNK(st.st_mode):
+                        st = self._follow(entry, rel_dir + entry.name, found.links)
+                    if S_ISREG(st.st_mode):
+                        rels.append(rel_dir + entry.name)
+                        paths.append(entry.path)
+                        stats.append(st)
                     elif stat.S_ISDIR(st.st_mode):
                         subdirs.append((rel_dir + entry.name, entry.path, st))
                     else:
@@ -416,48 +487,51 @@ class Hasher:
         links.append(SymlinkEntry(rel, target))
         return os.stat(entry.path)
 
-    def _glob_items(
-        self, base: str, prefix: str, parts: list[str]
-    ) -> tuple[list[_Item], list[SymlinkEntry]]:
+    def _glob_items(self, base: str, prefix: str, parts: list[str]) -> _Found:
         """Walk below the glob's fixed prefix and keep the files the pattern selects."""
         start = os.path.join(base, prefix) if prefix else base
         try:
             st = os.stat(start)
         except OSError:
-            return [], []
+            return _Found([], [], [], [])
         if not stat.S_ISDIR(st.st_mode):
-            return [], []
+            return _Found([], [], [], [])
         depth = None if "**" in parts else len(parts) - prefix.count("/") - bool(prefix)
         rel0 = prefix + "/" if prefix else ""
-        items, links = self._walk_dir(start, st, rel0, depth)
-        kept = [i for i in items if glob_matches(parts, i.rel.split("/"))]
-        return kept, links
+        found = self._walk_dir(start, st, rel0, depth)
+        kept = [n for n, rel in enumerate(found.rels) if glob_matches(parts, rel.split("/"))]
+        rels, paths, stats = found.rels, found.paths, found.stats
+        return _Found([rels[n] for n in kept], [paths[n] for n in kept], [stats[n] for n in kept],
+                      found.links)  # fmt: skip
 
     # ------------------------------------------------------------ digests
 
-    def _tree(self, root: str, items: list[_Item], links: Sequence[SymlinkEntry]) -> TreeHash:
-        """Tree digest of ``items``; an unchanged tree is served whole by the cache.
+    def _tree(self, root: str, found: _Found, links: Sequence[SymlinkEntry]) -> TreeHash:
+        """Tree digest of the ``found`` files; an unchanged tree is served whole by the cache.
 
         ``root`` names the tree in the cache (the directory, or the glob's base and pattern).
+        A hit builds nothing per file: the tree is its cached listing (a :class:`Manifest`).
         """
-        _sort_items(items)
-        size = sum(i.key.size for i in items)
+        rels, paths, stats = _tree_order(found)
+        count = len(rels)
+        size = sum(map(_ST_SIZE, stats))
         stamp = b""
         if self.cache is not None and not self.rehash:
-            stamp = _stamp(items)
+            stamp = _stamp(rels, stats)
             listing = self.cache.lookup_tree(self.algorithm, root, stamp)
-            entries = _parse_listing(listing, items) if listing is not None else None
-            if listing is not None and entries is not None:
+            if listing is not None and _fits(listing, count):
                 if self.on_total:
-                    self.on_total(len(items), size)
-                self._report([len(items), size])
-                return TreeHash(self._digest_of(listing), size, len(items), entries, tuple(links))
+                    self.on_total(count, size)
+                self._report([count, size])
+                manifest = Manifest(listing, count)
+                return TreeHash(self._digest_of(listing), size, count, manifest, tuple(links))
+        items = [_Item(r, p, FileKey.of(st)) for r, p, st in zip(rels, paths, stats, strict=True)]
         ordered = tuple(self._entries(items))
         listing = tree_bytes(ordered)
         if self.cache is not None and stamp:
             newest = max((i.key.ctime_ns for i in items), default=0)
             self.cache.store_tree(self.algorithm, root, stamp, listing, newest)
-        return TreeHash(self._digest_of(listing), size, len(items), ordered, tuple(links))
+        return TreeHash(self._digest_of(listing), size, count, ordered, tuple(links))
 
     def _digest_of(self, listing: bytes) -> str:  # the tree digest: a hash of its listing
         h = new_hash(self.algorithm)
@@ -624,44 +698,47 @@ def _read_sequential(fd: int, want: int, h: _HashObject, view: memoryview) -> in
     return nread
 
 
-_SIZE = attrgetter("key.size")
+_ST_SIZE = attrgetter("st_size")
+_ST_KEY = attrgetter("st_dev", "st_ino", "st_size", "st_mtime_ns", "st_ctime_ns")  # = FileKey
 
 
-def _sort_items(items: list[_Item]) -> None:
-    """Tree order (by path bytes); ASCII paths sort the same as str, without encoding."""
-    if _FS_ENCODING == "utf-8" and all(i.rel.isascii() for i in items):
-        items.sort(key=lambda i: i.rel)
+class _Found(NamedTuple):
+    """What a stat walk found, a list per field: relative and absolute paths, ``lstat``
+    results (of the target, for a followed symlink), and the symlinks followed."""
+
+    rels: list[str]
+    paths: list[str]
+    stats: list[os.stat_result]
+    links: list[SymlinkEntry]
+
+
+def _tree_order(found: _Found) -> tuple[list[str], list[str], list[os.stat_result]]:
+    """The found files in tree order (by path bytes); ASCII paths sort the same as str."""
+    rels = found.rels
+    if _FS_ENCODING == "utf-8" and all(map(str.isascii, rels)):
+        order = sorted(range(len(rels)), key=rels.__getitem__)
     else:
-        items.sort(key=lambda i: _fs(i.rel))
+        order = sorted(range(len(rels)), key=lambda n: _fs(rels[n]))
+    paths, stats = found.paths, found.stats
+    return [rels[n] for n in order], [paths[n] for n in order], [stats[n] for n in order]
 
 
-def _stamp(items: Sequence[_Item]) -> bytes:
-    """A digest of every file's relative path and (dev, ino, size, mtime, ctime) key."""
+def _stamp(rels: Sequence[str], stats: Sequence[os.stat_result]) -> bytes:
+    """A digest of every file's relative path and (dev, ino, size, mtime, ctime) key.
+
+    Unambiguous: paths hold no NUL, so the joined paths hold one NUL fewer than there are
+    files, and the packed keys that follow are 40 bytes a file.
+    """
     h = xxhash.xxh3_128()
-    h.update("\0".join([i.rel for i in items]).encode(_FS_ENCODING, "surrogateescape"))
-    keys = chain.from_iterable(map(attrgetter("key"), items))
-    h.update(struct.pack("<" + "QQQqq" * len(items), *keys))
+    h.update("\0".join(rels).encode(_FS_ENCODING, "surrogateescape"))
+    keys = chain.from_iterable(map(_ST_KEY, stats))
+    h.update(struct.pack("<" + "QQQqq" * len(stats), *keys))
     return h.digest()
 
 
-def _parse_listing(listing: bytes, items: Sequence[_Item]) -> tuple[ManifestEntry, ...] | None:
-    """Entries of a cached tree listing (the sorted lines of :func:`tree_bytes`) for ``items``.
-
-    The listing was stored under a stamp of exactly these items' paths and keys, so only its
-    digests are read: paths hold no NUL and digests no LF, so splitting on NUL leaves
-    ``digest LF next-path`` between the sizes. None when the shape does not fit.
-    """
-    if not items:
-        return () if listing == b"" else None
-    parts = listing.split(b"\0")
-    if len(parts) != 2 * len(items) + 1:
-        return None
-    try:
-        digests = [part.partition(b"\n")[0].decode("ascii") for part in parts[2::2]]
-    except UnicodeDecodeError:
-        return None
-    rows = zip(map(attrgetter("rel"), items), map(_SIZE, items), digests, strict=True)
-    return tuple(map(tuple.__new__, repeat(ManifestEntry), rows))  # = ManifestEntry._make
+def _fits(listing: bytes, count: int) -> bool:
+    """Whether a cached listing has the shape of ``count`` lines (two NULs a line)."""
+    return listing.count(b"\0") == 2 * count and (count > 0 or listing == b"")
 
 
 def _batches(items: list[_Item]) -> Iterator[list[_Item]]:
