@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -126,6 +127,25 @@ def test_an_unchanged_directory_served_by_the_cache_records_what_a_fresh_hash_do
     (repo.path / "data/img/x.bin").write_text("y")  # same size, new bytes
     assert cli("run", "-d", "train=data", "--", PYTHON, "train.py").exit_code == 0
     assert last_record(repo)["data"]["train"]["hash"] != first["hash"]
+
+
+PROBE = """
+import atexit, sys
+atexit.register(lambda: print("LOADED", sorted(m for m in sys.modules if m.startswith("mlog.profile"))))
+sys.argv = ["mlog", "run", "-d", "data", "--", sys.executable, "-c", "pass"]
+from mlog.cli.entry import main
+main()
+"""
+
+
+def test_a_dataset_without_a_table_never_loads_the_profiler(repo: Repo) -> None:
+    repo.gen({".gitignore": "data/\n", "data/a.bin": "x", "data/b/c.png": "y"})
+    repo.commit("data")
+    done = subprocess.run([sys.executable, "-c", PROBE], cwd=repo.path, capture_output=True,
+                          text=True, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "LOADED ['mlog.profile', 'mlog.profile.formats']"
+    assert last_record(repo)["data"]["data"]["files"] == 2
 
 
 def test_escaping_path_is_refused(repo: Repo, cli) -> None:

@@ -12,8 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlog.errors import DataError
-from mlog.profile.compute import ProfileSettings, file_format, profile_files
+from mlog.profile.compute import ProfileSettings, profile_files
 from mlog.profile.drift import Thresholds, cdf, compare_profiles, psi
+from mlog.profile.formats import file_format
 
 ROWS = 1000
 

@@ -38,7 +38,7 @@ class ProfilePolicy:
 
     @classmethod
     def from_config(cls, config: Config) -> ProfilePolicy:
-        from mlog.profile.compute import DEFAULT_SAMPLE_ABOVE
+        from mlog.profile.formats import DEFAULT_SAMPLE_ABOVE
 
         section = config.raw.get("profile") or {}
         return cls(
@@ -60,8 +60,11 @@ def attach_profiles(
     wanted: set[str],
     policy: ProfilePolicy,
 ) -> list[str]:
-    """Add ``profile`` to each wanted tabular dataset of ``data``; returns warnings."""
-    from mlog.profile.compute import ProfilerMissing
+    """Add ``profile`` to each wanted tabular dataset of ``data``; returns warnings.
+
+    The profiler (:mod:`mlog.profile.compute`) is loaded only for a dataset holding a table.
+    """
+    from mlog.profile.formats import tabular_files
 
     if not policy.enabled:
         return []
@@ -69,28 +72,30 @@ def attach_profiles(
     for name, entry in entries.items():
         if name not in wanted or name in policy.skip or entry.kind not in PROFILED_KINDS:
             continue
+        files = tabular_files(_files(str(store.repo_root), entry))
+        if not files or not entry.hash:
+            continue
+        from mlog.profile.compute import ProfilerMissing
+
         try:
-            found = profile_entry(store, entry, policy.settings())
+            found = profile_entry(store, entry.hash, entry, files, policy.settings())
         except ProfilerMissing as exc:
             return [*warnings, f"datasets not profiled: {exc}"]  # said once, not per dataset
         except MlogError as exc:
             warnings.append(f"dataset {name} not profiled: {exc}")
             continue
-        if found is not None:
-            data[name]["profile"] = found
+        data[name]["profile"] = found
     return warnings
 
 
 def profile_entry(
-    store: Store, entry: DataEntry, settings: ProfileSettings
-) -> dict[str, Any] | None:
-    """The record's ``profile`` field for one dataset; None when it holds no tabular file."""
-    from mlog.profile.compute import profile_files, tabular_files
+    store: Store, digest: str, entry: DataEntry, files: list[str], settings: ProfileSettings
+) -> dict[str, Any]:
+    """The record's ``profile`` field for dataset ``entry`` (content hash ``digest``) from its
+    tabular ``files``."""
+    from mlog.profile.compute import profile_files
 
-    files = tabular_files(_files(str(store.repo_root), entry))
-    if not files or not entry.hash:
-        return None
-    cached = _cached(store, entry.hash, settings.key())
+    cached = _cached(store, digest, settings.key())
     if cached is not None:
         return cached
     sizes = {m.path: m.size for m in entry.manifest}
@@ -103,7 +108,7 @@ def profile_entry(
         "columns": len(found["columns"]),
         "sample": found["sample"],
     }
-    _remember(store, entry.hash, settings.key(), reference)
+    _remember(store, digest, settings.key(), reference)
     return reference
 
 
@@ -114,7 +119,7 @@ def _files(repo_root: str, entry: DataEntry) -> list[str]:
     whole by the hash cache costs one search of its listing, not 20,000 entries);
     ``tabular_files`` decides the rest.
     """
-    from mlog.profile.compute import EXTENSIONS
+    from mlog.profile.formats import EXTENSIONS
     from mlog.storage.hashing import paths_ending_with
 
     top = os.path.join(repo_root, entry.path)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlog.errors import DataError
+from mlog.profile.formats import DEFAULT_SAMPLE_ABOVE, file_format
 
 PROFILE_VERSION = 1
 QUANTILE_BINS = 20
@@ -41,18 +42,6 @@ GRID = [i / (DIGEST_POINTS - 1) for i in range(DIGEST_POINTS)]
 SKETCH_SAMPLE = 16_384
 COMPACT_AT = 20_000
 COMPACT_TO = 1_001
-DEFAULT_SAMPLE_ABOVE = 4 << 30
-EXTENSIONS = {
-    ".csv": "csv",
-    ".csv.gz": "csv",
-    ".csv.bz2": "csv",
-    ".tsv": "tsv",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".jsonl.gz": "jsonl",
-}
 NUMERIC, CATEGORICAL, OTHER = "numeric", "categorical", "other"
 INSTALL_HINT = "pip install 'mlog-cli[data]'"
 
@@ -70,17 +59,6 @@ class ProfileSettings:
     def key(self) -> str:
         """What makes two profiles of the same bytes differ: part of the cache key."""
         return f"p{PROFILE_VERSION}-s{self.sample_above_bytes}"
-
-
-def file_format(path: str) -> str | None:
-    """``csv``, ``tsv``, ``parquet`` or ``jsonl`` from the name; None when not tabular."""
-    name = path.lower()
-    return next((fmt for ext, fmt in EXTENSIONS.items() if name.endswith(ext)), None)
-
-
-def tabular_files(paths: Sequence[str]) -> list[str]:
-    """The tabular files among ``paths`` (others, like a README, are not part of the table)."""
-    return [p for p in paths if file_format(p) is not None]
 
 
 def require_pyarrow() -> Any:
