@@ -452,40 +452,47 @@ class Hasher:
     def _scan(
         self, rel_dir: str, abs_dir: str, found: _Found
     ) -> list[tuple[str, str, os.stat_result]]:
-        """Append one directory's files to ``found``; return its subdirectories (hot loop).
-
-        One ``lstat`` per entry and three list appends per file: no object is built per file
-        here, since an unchanged tree needs none (see :meth:`_tree`).
-        """
-        subdirs: list[tuple[str, str, os.stat_result]] = []
-        rels, paths, stats = found.rels, found.paths, found.stats
+        """Append one directory's files to ``found``; return its subdirectories."""
         try:
-            with os.scandir(abs_dir) as it:
-                for entry in it:
-                    st = entry.stat(follow_symlinks=False)
-                    if S_ISLNK(st.st_mode):
-                        st = self._follow(entry, rel_dir + entry.name, found.links)
-                    if S_ISREG(st.st_mode):
-                        rels.append(rel_dir + entry.name)
-                        paths.append(entry.path)
-                        stats.append(st)
-                    elif stat.S_ISDIR(st.st_mode):
-                        subdirs.append((rel_dir + entry.name, entry.path, st))
-                    else:
-                        raise DataError(f"not a regular file (fifo, socket, device): {entry.path}")
+            fd = os.open(abs_dir, _DIR_FLAGS)
+            try:
+                return self._scan_open(fd, rel_dir, os.path.join(abs_dir, ""), found)
+            finally:
+                os.close(fd)
         except OSError as exc:
-            raise DataError(f"cannot read {exc.filename or abs_dir}: {exc.strerror}") from exc
+            where = os.path.join(abs_dir, exc.filename) if exc.filename else abs_dir
+            raise DataError(f"cannot read {where}: {exc.strerror}") from exc
+
+    def _scan_open(
+        self, fd: int, rel_dir: str, prefix: str, found: _Found
+    ) -> list[tuple[str, str, os.stat_result]]:
+        """The hot loop: one ``lstat`` per entry relative to the open directory ``fd`` (the
+        kernel does not resolve the whole path again for each of 20,000 files) and three list
+        appends per file; no object is built per file, as an unchanged tree needs none."""
+        subdirs: list[tuple[str, str, os.stat_result]] = []
+        rels, paths, stats, lstat = found.rels, found.paths, found.stats, os.stat
+        for name in os.listdir(fd):
+            st = lstat(name, dir_fd=fd, follow_symlinks=False)
+            if S_ISLNK(st.st_mode):
+                st = self._follow(prefix + name, rel_dir + name, found.links)
+            if S_ISREG(st.st_mode):
+                rels.append(rel_dir + name)
+                paths.append(prefix + name)
+                stats.append(st)
+            elif stat.S_ISDIR(st.st_mode):
+                subdirs.append((rel_dir + name, prefix + name, st))
+            else:
+                special = prefix + name
+                raise DataError(f"not a regular file (fifo, socket, device): {special}")
         return subdirs
 
-    def _follow(
-        self, entry: os.DirEntry[str], rel: str, links: list[SymlinkEntry]
-    ) -> os.stat_result:
+    def _follow(self, path: str, rel: str, links: list[SymlinkEntry]) -> os.stat_result:
         """Stat a symlink's target when following is on; refuse it otherwise."""
-        target = os.readlink(entry.path)
+        target = os.readlink(path)
         if not self.follow_symlinks:
-            raise DataError(f"symlink in dataset: {entry.path} -> {target} ({FOLLOW_HINT})")
+            raise DataError(f"symlink in dataset: {path} -> {target} ({FOLLOW_HINT})")
         links.append(SymlinkEntry(rel, target))
-        return os.stat(entry.path)
+        return os.stat(path)
 
     def _glob_items(self, base: str, prefix: str, parts: list[str]) -> _Found:
         """Walk below the glob's fixed prefix and keep the files the pattern selects."""
@@ -512,7 +519,9 @@ class Hasher:
         ``root`` names the tree in the cache (the directory, or the glob's base and pattern).
         A hit builds nothing per file: the tree is its cached listing (a :class:`Manifest`).
         """
-        rels, paths, stats = _tree_order(found)
+        order = _tree_order(found.rels)
+        rels = list(map(found.rels.__getitem__, order))
+        stats = list(map(found.stats.__getitem__, order))
         count = len(rels)
         size = sum(map(_ST_SIZE, stats))
         stamp = b""
@@ -525,6 +534,7 @@ class Hasher:
                 self._report([count, size])
                 manifest = Manifest(listing, count)
                 return TreeHash(self._digest_of(listing), size, count, manifest, tuple(links))
+        paths = map(found.paths.__getitem__, order)
         items = [_Item(r, p, FileKey.of(st)) for r, p, st in zip(rels, paths, stats, strict=True)]
         ordered = tuple(self._entries(items))
         listing = tree_bytes(ordered)
@@ -698,6 +708,7 @@ def _read_sequential(fd: int, want: int, h: _HashObject, view: memoryview) -> in
     return nread
 
 
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
 _ST_SIZE = attrgetter("st_size")
 _ST_KEY = attrgetter("st_dev", "st_ino", "st_size", "st_mtime_ns", "st_ctime_ns")  # = FileKey
 
@@ -712,15 +723,11 @@ class _Found(NamedTuple):
     links: list[SymlinkEntry]
 
 
-def _tree_order(found: _Found) -> tuple[list[str], list[str], list[os.stat_result]]:
-    """The found files in tree order (by path bytes); ASCII paths sort the same as str."""
-    rels = found.rels
+def _tree_order(rels: list[str]) -> list[int]:
+    """Indexes of ``rels`` in tree order (by path bytes); ASCII paths sort the same as str."""
     if _FS_ENCODING == "utf-8" and all(map(str.isascii, rels)):
-        order = sorted(range(len(rels)), key=rels.__getitem__)
-    else:
-        order = sorted(range(len(rels)), key=lambda n: _fs(rels[n]))
-    paths, stats = found.paths, found.stats
-    return [rels[n] for n in order], [paths[n] for n in order], [stats[n] for n in order]
+        return sorted(range(len(rels)), key=rels.__getitem__)
+    return sorted(range(len(rels)), key=lambda n: _fs(rels[n]))
 
 
 def _stamp(rels: Sequence[str], stats: Sequence[os.stat_result]) -> bytes:
