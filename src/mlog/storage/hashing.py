@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain
-from operator import attrgetter
+from operator import itemgetter
 from stat import S_ISLNK, S_ISREG
 from typing import TYPE_CHECKING, NamedTuple, Protocol, overload
 
@@ -470,7 +470,7 @@ class Hasher:
         kernel does not resolve the whole path again for each of 20,000 files) and three list
         appends per file; no object is built per file, as an unchanged tree needs none."""
         subdirs: list[tuple[str, str, os.stat_result]] = []
-        rels, paths, stats, lstat = found.rels, found.paths, found.stats, os.stat
+        rels, paths, keys, lstat = found.rels, found.paths, found.keys, os.stat
         for name in os.listdir(fd):
             st = lstat(name, dir_fd=fd, follow_symlinks=False)
             if S_ISLNK(st.st_mode):
@@ -478,7 +478,7 @@ class Hasher:
             if S_ISREG(st.st_mode):
                 rels.append(rel_dir + name)
                 paths.append(prefix + name)
-                stats.append(st)
+                keys.append((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
             elif stat.S_ISDIR(st.st_mode):
                 subdirs.append((rel_dir + name, prefix + name, st))
             else:
@@ -507,8 +507,8 @@ class Hasher:
         rel0 = prefix + "/" if prefix else ""
         found = self._walk_dir(start, st, rel0, depth)
         kept = [n for n, rel in enumerate(found.rels) if glob_matches(parts, rel.split("/"))]
-        rels, paths, stats = found.rels, found.paths, found.stats
-        return _Found([rels[n] for n in kept], [paths[n] for n in kept], [stats[n] for n in kept],
+        rels, paths, keys = found.rels, found.paths, found.keys
+        return _Found([rels[n] for n in kept], [paths[n] for n in kept], [keys[n] for n in kept],
                       found.links)  # fmt: skip
 
     # ------------------------------------------------------------ digests
@@ -521,12 +521,12 @@ class Hasher:
         """
         order = _tree_order(found.rels)
         rels = list(map(found.rels.__getitem__, order))
-        stats = list(map(found.stats.__getitem__, order))
+        keys = list(map(found.keys.__getitem__, order))
         count = len(rels)
-        size = sum(map(_ST_SIZE, stats))
+        size = sum(map(_SIZE, keys))
         stamp = b""
         if self.cache is not None and not self.rehash:
-            stamp = _stamp(rels, stats)
+            stamp = _stamp(rels, keys)
             listing = self.cache.lookup_tree(self.algorithm, root, stamp)
             if listing is not None and _fits(listing, count):
                 if self.on_total:
@@ -535,7 +535,7 @@ class Hasher:
                 manifest = Manifest(listing, count)
                 return TreeHash(self._digest_of(listing), size, count, manifest, tuple(links))
         paths = map(found.paths.__getitem__, order)
-        items = [_Item(r, p, FileKey.of(st)) for r, p, st in zip(rels, paths, stats, strict=True)]
+        items = [_Item(r, p, FileKey._make(k)) for r, p, k in zip(rels, paths, keys, strict=True)]
         ordered = tuple(self._entries(items))
         listing = tree_bytes(ordered)
         if self.cache is not None and stamp:
@@ -709,17 +709,18 @@ def _read_sequential(fd: int, want: int, h: _HashObject, view: memoryview) -> in
 
 
 _DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
-_ST_SIZE = attrgetter("st_size")
-_ST_KEY = attrgetter("st_dev", "st_ino", "st_size", "st_mtime_ns", "st_ctime_ns")  # = FileKey
+_SIZE = itemgetter(2)  # of a key: (dev, ino, size, mtime_ns, ctime_ns), as in FileKey
 
 
 class _Found(NamedTuple):
-    """What a stat walk found, a list per field: relative and absolute paths, ``lstat``
-    results (of the target, for a followed symlink), and the symlinks followed."""
+    """What a stat walk found, a list per field: relative and absolute paths, the
+    (dev, ino, size, mtime_ns, ctime_ns) key of each file (of the target, for a followed
+    symlink: plain tuples, as a stat result kept per file costs more), and the symlinks
+    followed."""
 
     rels: list[str]
     paths: list[str]
-    stats: list[os.stat_result]
+    keys: list[tuple[int, int, int, int, int]]
     links: list[SymlinkEntry]
 
 
@@ -730,7 +731,7 @@ def _tree_order(rels: list[str]) -> list[int]:
     return sorted(range(len(rels)), key=lambda n: _fs(rels[n]))
 
 
-def _stamp(rels: Sequence[str], stats: Sequence[os.stat_result]) -> bytes:
+def _stamp(rels: Sequence[str], keys: Sequence[tuple[int, int, int, int, int]]) -> bytes:
     """A digest of every file's relative path and (dev, ino, size, mtime, ctime) key.
 
     Unambiguous: paths hold no NUL, so the joined paths hold one NUL fewer than there are
@@ -738,8 +739,7 @@ def _stamp(rels: Sequence[str], stats: Sequence[os.stat_result]) -> bytes:
     """
     h = xxhash.xxh3_128()
     h.update("\0".join(rels).encode(_FS_ENCODING, "surrogateescape"))
-    keys = chain.from_iterable(map(_ST_KEY, stats))
-    h.update(struct.pack("<" + "QQQqq" * len(stats), *keys))
+    h.update(struct.pack("<" + "QQQqq" * len(keys), *chain.from_iterable(keys)))
     return h.digest()
 
 
