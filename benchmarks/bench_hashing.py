@@ -8,7 +8,8 @@ Run: ``python benchmarks/bench_hashing.py [--quick] [--repeat N] [--dvc PATH] [-
 - 200 x 5 MiB and 20,000 x 4 KiB files: hashing with and without the hash cache.
 - 20,000 x 4 KiB unchanged files: the whole ``mlog run --data`` extra cost (median of
   ``mlog run --data data`` minus median of ``mlog run``, alternating, same repository; target
-  <= 0.15 s), beside ``dvc status`` when a DVC executable is given or found at /tmp/dvc/bin/dvc.
+  <= 0.15 s), beside ``dvc status`` over a copy of the same files when a DVC executable is
+  given or found on PATH, in /tmp/dvc/bin or /tmp/dvc15/bin.
   ``--mlog-src DIR`` measures another checkout's ``src`` too (before/after in one sitting).
 
 ``--quick`` shrinks the data 8x; ``--drop-caches`` (root) adds a cold-read figure.
@@ -272,7 +273,9 @@ def bench_dvc_status(repo: Path, dvc: str, repeat: int, label: str, rows: list[R
     status = median_of(
         repeat, lambda: subprocess.run([dvc, "status"], cwd=peer, check=True, capture_output=True)
     )
-    rows.append((label, "peer: `dvc status` (nothing changed)", f"{status:.3f} s", ""))
+    version = subprocess.run([dvc, "--version"], capture_output=True, text=True).stdout.strip()
+    what = f"peer: `dvc status` (dvc {version}, nothing changed)"
+    rows.append((label, what, f"{status:.3f} s", ""))
     rows.append((label, "peer: `dvc add data` (first hash)", f"{added:.3f} s", ""))
 
 
@@ -314,7 +317,8 @@ def main() -> None:
     parser.add_argument("--only", choices=["big", "run"], help="one part only")
     args = parser.parse_args()
     scale = 8 if args.quick else 1
-    dvc = args.dvc or shutil.which("dvc", path="/tmp/dvc/bin")
+    places = os.pathsep.join([os.environ.get("PATH", ""), "/tmp/dvc/bin", "/tmp/dvc15/bin"])
+    dvc = args.dvc or shutil.which("dvc", path=places)
     sources = {"this": SRC}
     if args.mlog_src:
         sources["other"] = args.mlog_src.resolve()
