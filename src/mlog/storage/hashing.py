@@ -23,9 +23,9 @@ import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import chain
+from itertools import chain, repeat
 from operator import itemgetter
-from stat import S_ISLNK, S_ISREG
+from stat import S_IFDIR, S_IFLNK, S_IFREG
 from typing import TYPE_CHECKING, NamedTuple, Protocol, overload
 
 import xxhash
@@ -437,7 +437,7 @@ class Hasher:
         self, top: str, st: os.stat_result, rel_prefix: str = "", max_depth: int | None = None
     ) -> _Found:
         """Every regular file below ``top``; refuses special files and symlink loops."""
-        found = _Found([], [], [], [])
+        found = _Found(top, [], [], [])
         stack = [(rel_prefix, top, frozenset({(st.st_dev, st.st_ino)}), 0)]
         while stack:
             rel_dir, abs_dir, ancestors, depth = stack.pop()
@@ -467,19 +467,20 @@ class Hasher:
         self, fd: int, rel_dir: str, prefix: str, found: _Found
     ) -> list[tuple[str, str, os.stat_result]]:
         """The hot loop: one ``lstat`` per entry relative to the open directory ``fd`` (the
-        kernel does not resolve the whole path again for each of 20,000 files) and three list
+        kernel does not resolve the whole path again for each of 20,000 files) and two list
         appends per file; no object is built per file, as an unchanged tree needs none."""
         subdirs: list[tuple[str, str, os.stat_result]] = []
-        rels, paths, keys, lstat = found.rels, found.paths, found.keys, os.stat
+        rels, keys, lstat = found.rels, found.keys, os.stat
         for name in os.listdir(fd):
             st = lstat(name, dir_fd=fd, follow_symlinks=False)
-            if S_ISLNK(st.st_mode):
+            kind = st.st_mode & _S_IFMT
+            if kind == S_IFLNK:
                 st = self._follow(prefix + name, rel_dir + name, found.links)
-            if S_ISREG(st.st_mode):
+                kind = st.st_mode & _S_IFMT
+            if kind == S_IFREG:
                 rels.append(rel_dir + name)
-                paths.append(prefix + name)
                 keys.append((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
-            elif stat.S_ISDIR(st.st_mode):
+            elif kind == S_IFDIR:
                 subdirs.append((rel_dir + name, prefix + name, st))
             else:
                 special = prefix + name
@@ -500,16 +501,15 @@ class Hasher:
         try:
             st = os.stat(start)
         except OSError:
-            return _Found([], [], [], [])
+            return _Found(base, [], [], [])
         if not stat.S_ISDIR(st.st_mode):
-            return _Found([], [], [], [])
+            return _Found(base, [], [], [])
         depth = None if "**" in parts else len(parts) - prefix.count("/") - bool(prefix)
         rel0 = prefix + "/" if prefix else ""
         found = self._walk_dir(start, st, rel0, depth)
         kept = [n for n, rel in enumerate(found.rels) if glob_matches(parts, rel.split("/"))]
-        rels, paths, keys = found.rels, found.paths, found.keys
-        return _Found([rels[n] for n in kept], [paths[n] for n in kept], [keys[n] for n in kept],
-                      found.links)  # fmt: skip
+        rels, keys = found.rels, found.keys
+        return _Found(base, [rels[n] for n in kept], [keys[n] for n in kept], found.links)
 
     # ------------------------------------------------------------ digests
 
@@ -534,7 +534,7 @@ class Hasher:
                 self._report([count, size])
                 manifest = Manifest(listing, count)
                 return TreeHash(self._digest_of(listing), size, count, manifest, tuple(links))
-        paths = map(found.paths.__getitem__, order)
+        paths = map(os.path.join, repeat(found.base), rels)
         items = [_Item(r, p, FileKey._make(k)) for r, p, k in zip(rels, paths, keys, strict=True)]
         ordered = tuple(self._entries(items))
         listing = tree_bytes(ordered)
@@ -709,17 +709,18 @@ def _read_sequential(fd: int, want: int, h: _HashObject, view: memoryview) -> in
 
 
 _DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+_S_IFMT = 0o170000  # the file-type bits of st_mode (stat.S_IFMT() as a mask)
 _SIZE = itemgetter(2)  # of a key: (dev, ino, size, mtime_ns, ctime_ns), as in FileKey
 
 
 class _Found(NamedTuple):
-    """What a stat walk found, a list per field: relative and absolute paths, the
-    (dev, ino, size, mtime_ns, ctime_ns) key of each file (of the target, for a followed
+    """What a stat walk found below ``base``, a list per field: the files' paths relative to
+    ``base``, their (dev, ino, size, mtime_ns, ctime_ns) keys (of the target, for a followed
     symlink: plain tuples, as a stat result kept per file costs more), and the symlinks
     followed."""
 
+    base: str
     rels: list[str]
-    paths: list[str]
     keys: list[tuple[int, int, int, int, int]]
     links: list[SymlinkEntry]
 
