@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import platform
 import re
-import socket
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -266,7 +266,7 @@ def uri_entry(name: str, target: str) -> DataEntry:
 
 
 def _tree_entry(name: str, place: _Place, kind: str, tree: TreeHash) -> DataEntry:
-    host = None if place.inside else socket.gethostname()
+    host = None if place.inside else platform.node()  # as the record's host (no socket import)
     return DataEntry(
         name, place.recorded, kind, tree.digest, tree.size, tree.files, host,
         symlinks=tree.symlinks, manifest=tree.entries,
