@@ -284,3 +284,28 @@ def test_a_corrupt_tree_row_is_a_miss(tmp_path: Path, dataset: Path) -> None:
     assert again == fresh and not isinstance(again.entries, Manifest)  # rebuilt from file rows
     assert hasher.files_read == 0
     assert isinstance(Hasher(cache=cache).hash_directory(dataset).entries, Manifest)  # row redone
+
+
+@pytest.mark.parametrize("mtime_ns", [-(10**18), 10**19 + 7], ids=["1938", "2286"])
+def test_times_before_1970_and_past_2262_hash_and_cache(tmp_path: Path, mtime_ns: int) -> None:
+    """A time past 2262 does not fit the key's signed 64 bits: it is kept modulo 2**64."""
+    root = tmp_path / "d"
+    root.mkdir()
+    (root / "old.csv").write_text("1\n")
+    (root / "new.csv").write_text("2\n")
+    try:
+        os.utime(root / "old.csv", ns=(mtime_ns, mtime_ns))
+    except (OSError, OverflowError):
+        pytest.skip("this file system cannot store that time")
+    if os.stat(root / "old.csv").st_mtime_ns != mtime_ns:
+        pytest.skip("this file system cannot store that time")
+    cache = cache_at(tmp_path)
+    plain = Hasher().hash_directory(root)
+    first = Hasher(cache=cache)
+    assert first.hash_directory(root) == plain and first.files_read == 2
+    again = Hasher(cache=cache)
+    served = again.hash_directory(root)
+    assert served == plain and again.files_read == 0 and isinstance(served.entries, Manifest)
+    os.utime(root / "old.csv", ns=(mtime_ns, mtime_ns + 1))
+    changed = Hasher(cache=cache)
+    assert changed.hash_directory(root) == plain and changed.files_read == 1

@@ -34,6 +34,8 @@ digest (git calls this "racily clean")."""
 STORE_CHUNK = 5000
 LOCK_RETRIES = 20
 _KEY = struct.Struct("<QQQqq")
+_WRAPPED = struct.Struct("<QQQQQ")
+_U64 = (1 << 64) - 1
 
 CachedRow = tuple[bytes, str]
 """The packed file key (see :func:`pack_key`) a digest was computed for, and the digest."""
@@ -64,8 +66,15 @@ def _fs(path: str) -> bytes:
 
 
 def pack_key(key: Sequence[int]) -> bytes:
-    """(dev, ino, size, mtime_ns, ctime_ns) as one blob: a 3-column row fetches 4x faster."""
-    return _KEY.pack(*key)
+    """(dev, ino, size, mtime_ns, ctime_ns) as one blob: a 3-column row fetches 4x faster.
+
+    A time outside what 64 signed bits of nanoseconds hold (after the year 2262, which a file
+    system may well store) is kept modulo 2**64, the same bytes as every time in range.
+    """
+    try:
+        return _KEY.pack(*key)
+    except struct.error:
+        return _WRAPPED.pack(*(value & _U64 for value in key))
 
 
 def _path_range(paths: Sequence[str]) -> tuple[str, tuple[Any, ...]]:

@@ -23,7 +23,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import chain, repeat
+from itertools import repeat
 from operator import itemgetter
 from stat import S_IFDIR, S_IFLNK, S_IFREG
 from typing import TYPE_CHECKING, NamedTuple, Protocol, overload
@@ -470,7 +470,7 @@ class Hasher:
         kernel does not resolve the whole path again for each of 20,000 files) and two list
         appends per file; no object is built per file, as an unchanged tree needs none."""
         subdirs: list[tuple[str, str, os.stat_result]] = []
-        rels, keys, lstat = found.rels, found.keys, os.stat
+        rels, keys, lstat, pack = found.rels, found.keys, os.stat, _KEY.pack
         for name in os.listdir(fd):
             st = lstat(name, dir_fd=fd, follow_symlinks=False)
             kind = st.st_mode & _S_IFMT
@@ -479,7 +479,12 @@ class Hasher:
                 kind = st.st_mode & _S_IFMT
             if kind == S_IFREG:
                 rels.append(rel_dir + name)
-                keys.append((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+                try:
+                    keys.append(
+                        pack(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+                    )
+                except struct.error:  # a time past 2262: see hashcache.pack_key
+                    keys.append(_far_key(st))
             elif kind == S_IFDIR:
                 subdirs.append((rel_dir + name, prefix + name, st))
             else:
@@ -521,9 +526,9 @@ class Hasher:
         """
         order = _tree_order(found.rels)
         rels = list(map(found.rels.__getitem__, order))
-        keys = list(map(found.keys.__getitem__, order))
+        keys = b"".join(map(found.keys.__getitem__, order))
         count = len(rels)
-        size = sum(map(_SIZE, keys))
+        size = sum(map(_SIZE, _KEY.iter_unpack(keys)))
         stamp = b""
         if self.cache is not None and not self.rehash:
             stamp = _stamp(rels, keys)
@@ -535,7 +540,10 @@ class Hasher:
                 manifest = Manifest(listing, count)
                 return TreeHash(self._digest_of(listing), size, count, manifest, tuple(links))
         paths = map(os.path.join, repeat(found.base), rels)
-        items = [_Item(r, p, FileKey._make(k)) for r, p, k in zip(rels, paths, keys, strict=True)]
+        items = [
+            _Item(r, p, FileKey._make(k) if k[3] >= 0 and k[4] >= 0 else _exact_key(p))
+            for r, p, k in zip(rels, paths, _KEY.iter_unpack(keys), strict=True)
+        ]
         ordered = tuple(self._entries(items))
         listing = tree_bytes(ordered)
         if self.cache is not None and stamp:
@@ -710,18 +718,19 @@ def _read_sequential(fd: int, want: int, h: _HashObject, view: memoryview) -> in
 
 _DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
 _S_IFMT = 0o170000  # the file-type bits of st_mode (stat.S_IFMT() as a mask)
-_SIZE = itemgetter(2)  # of a key: (dev, ino, size, mtime_ns, ctime_ns), as in FileKey
+_KEY = struct.Struct("<QQQqq")  # a file's (dev, ino, size, mtime_ns, ctime_ns), as in FileKey
+_SIZE = itemgetter(2)
 
 
 class _Found(NamedTuple):
     """What a stat walk found below ``base``, a list per field: the files' paths relative to
-    ``base``, their (dev, ino, size, mtime_ns, ctime_ns) keys (of the target, for a followed
-    symlink: plain tuples, as a stat result kept per file costs more), and the symlinks
-    followed."""
+    ``base``, their (dev, ino, size, mtime_ns, ctime_ns) keys packed by ``_KEY`` (of the
+    target, for a followed symlink; 40 bytes cost less to keep and to stamp than a stat result
+    or a tuple per file), and the symlinks followed."""
 
     base: str
     rels: list[str]
-    keys: list[tuple[int, int, int, int, int]]
+    keys: list[bytes]
     links: list[SymlinkEntry]
 
 
@@ -732,15 +741,31 @@ def _tree_order(rels: list[str]) -> list[int]:
     return sorted(range(len(rels)), key=lambda n: _fs(rels[n]))
 
 
-def _stamp(rels: Sequence[str], keys: Sequence[tuple[int, int, int, int, int]]) -> bytes:
-    """A digest of every file's relative path and (dev, ino, size, mtime, ctime) key.
+def _far_key(st: os.stat_result) -> bytes:
+    """The packed key of a file whose times do not fit 64 signed bits of nanoseconds."""
+    from mlog.storage.hashcache import pack_key
+
+    return pack_key(FileKey.of(st))
+
+
+def _exact_key(path: str) -> FileKey:
+    """A file's key stated again: a packed key with a time before 1970 may be one wrapped
+    by :func:`_far_key` (only files read on a miss need it exact)."""
+    try:
+        return FileKey.of(os.stat(path))
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def _stamp(rels: Sequence[str], keys: bytes) -> bytes:
+    """A digest of every file's relative path and packed (dev, ino, size, mtime, ctime) key.
 
     Unambiguous: paths hold no NUL, so the joined paths hold one NUL fewer than there are
     files, and the packed keys that follow are 40 bytes a file.
     """
     h = xxhash.xxh3_128()
     h.update("\0".join(rels).encode(_FS_ENCODING, "surrogateescape"))
-    h.update(struct.pack("<" + "QQQqq" * len(keys), *chain.from_iterable(keys)))
+    h.update(keys)
     return h.digest()
 
 
