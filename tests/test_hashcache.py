@@ -256,14 +256,16 @@ def test_suffix_search_of_a_listing_agrees_with_the_names(tmp_path: Path, names:
 def test_non_utf8_names_and_globs_are_served_in_tree_order(tmp_path: Path) -> None:
     root = tmp_path / "d"
     (root / "a").mkdir(parents=True)
-    for name in (b"a.b", b"a/b", b"Z\xff", b"\xc3\xa9", b"a/\xfe.csv"):
+    for name in (b"a.b", b"a/b", b"Z\xff", b"\xc3\xa9", b"a/\xfe.csv", b"line\nbreak.csv"):
         with open(os.path.join(os.fsencode(root), name), "wb") as fh:
             fh.write(name)
     cache = cache_at(tmp_path)
     fresh = Hasher().hash_directory(root)
     Hasher(cache=cache).hash_directory(root)
     served = Hasher(cache=cache)
-    assert served.hash_directory(root) == fresh and served.files_read == 0
+    again = served.hash_directory(root)
+    assert again == fresh and served.files_read == 0 and isinstance(again.entries, Manifest)
+    assert paths_ending_with(again.entries, (".csv",)) == ["a/\udcfe.csv", "line\nbreak.csv"]
     glob = Hasher(cache=cache).hash_glob(tmp_path, "d/**")
     assert (
         Hasher(cache=cache).hash_glob(tmp_path, "d/**")
@@ -309,3 +311,12 @@ def test_times_before_1970_and_past_2262_hash_and_cache(tmp_path: Path, mtime_ns
     os.utime(root / "old.csv", ns=(mtime_ns, mtime_ns + 1))
     changed = Hasher(cache=cache)
     assert changed.hash_directory(root) == plain and changed.files_read == 1
+
+
+def test_a_listing_that_does_not_parse_is_a_data_error_when_read() -> None:
+    from mlog.errors import DataError
+
+    broken = Manifest(b"a.csv\0twelve\0xxh3_128:00\n", 1)
+    assert len(broken) == 1 and broken.paths() == ["a.csv"]
+    with pytest.raises(DataError, match="corrupt tree listing"):
+        list(broken)

@@ -146,9 +146,28 @@ class Manifest(Sequence[ManifestEntry]):
     def __repr__(self) -> str:
         return f"Manifest({self._count} entries)"
 
+    def paths(self) -> list[str]:
+        """Every entry's path in tree order, without building the entries."""
+        return self._paths(self.listing.split(b"\0"))
+
+    def _paths(self, parts: list[bytes]) -> list[str]:
+        """Paths from the listing split on NUL: path, size, "digest LF path", ..., "digest LF"
+        (paths hold no NUL, digests no LF)."""
+        if not self._count:
+            return []
+        raw = [parts[0], *(part.partition(b"\n")[2] for part in parts[2:-1:2])]
+        return [path.decode(_FS_ENCODING, "surrogateescape") for path in raw]
+
     def _parsed(self) -> tuple[ManifestEntry, ...]:
         if self._entries is None:
-            self._entries = tuple(tree_from_bytes(self.listing))
+            parts = self.listing.split(b"\0")
+            try:
+                sizes = list(map(int, parts[1::2]))
+                digests = [part.partition(b"\n")[0].decode("ascii") for part in parts[2::2]]
+            except ValueError as exc:  # UnicodeDecodeError too
+                raise DataError(f"corrupt tree listing: {exc}") from None
+            rows = zip(self._paths(parts), sizes, digests, strict=True)
+            self._entries = tuple(map(ManifestEntry._make, rows))
         return self._entries
 
 
@@ -244,6 +263,8 @@ def paths_ending_with(entries: Sequence[ManifestEntry], suffixes: tuple[str, ...
         ends = b"|".join(re.escape(s.encode("ascii")) for s in suffixes)
         if not re.search(b"(?:%s)\\0" % ends, entries.listing, re.IGNORECASE):
             return []  # an ASCII path ending in a suffix is followed by NUL in its line
+    if isinstance(entries, Manifest):
+        return [path for path in entries.paths() if path.lower().endswith(suffixes)]
     return [e.path for e in entries if e.path.lower().endswith(suffixes)]
 
 
