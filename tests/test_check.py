@@ -88,6 +88,33 @@ def test_edited_record_fails_integrity_and_history(
     assert f"error: mlog check found 2 problem(s) in: {two_runs[0]}" in human.stderr, human
 
 
+def test_a_committed_verification_cache_is_never_trusted(
+    repo: Repo, cli: Any, two_runs: list[str]
+) -> None:
+    """check-verified.json is per clone. One committed (`git add -f`) could vouch for an edited
+    record: its key is only a hash of the bytes. It is ignored and reported."""
+    import xxhash
+
+    from mlog.audit import checks
+
+    assert cli("check").exit_code == 0
+    path = record_path(repo, two_runs[0])
+    path.write_text(path.read_text().replace("exit_code: 0", "exit_code: 1"))
+    cache = repo.path / ".mlog" / "cache" / "check-verified.json"
+    document = json.loads(cache.read_text())
+    forged_key = xxhash.xxh3_128(path.read_bytes()).hexdigest()
+    assert forged_key == checks._content_key(Store(repo.path), two_runs[0])
+    document["records"][forged_key] = next(iter(document["records"].values()))
+    cache.write_text(json.dumps(document))
+    repo.git("add", "-f", str(cache))
+    repo.commit("an edited record, and a cache that vouches for it")
+    result, report = check(cli)
+    assert result.exit_code == 1, result
+    assert [f["run"] for f in by_check(report, "integrity")] == [two_runs[0]]
+    (cached,) = by_check(report, "cache")
+    assert cached["path"] == ".mlog/cache/check-verified.json", cached
+
+
 def test_forged_integrity_hash_is_caught_by_history(
     repo: Repo, cli: Any, two_runs: list[str]
 ) -> None:

@@ -196,3 +196,55 @@ def test_a_key_that_cannot_sign_is_a_clear_error_and_writes_nothing(
     assert result.exit_code == 8 and "no-ssh-keygen is not installed" in result.stderr, result
     assert "Traceback" not in result.stderr
     assert events.event_files(Store(repo.path), "m") == []
+
+
+def test_signature_verdicts_are_kept_per_clone_and_asked_again_when_signers_change(
+    repo: Repo, cli: Any, keys: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ssh-keygen judges each signature once; a changed allowed_signers file, dated keys, or a
+    verdict file that came with the repository (committed) are never answered from it."""
+    from mlog.registry.signatures import VERDICTS_FILE
+    from mlog.storage import signing
+
+    allow(repo, keys)
+    new_run(cli, repo)
+    ok(cli("register", "latest", "--model", "m", env=signing_env(keys["ada"])))
+    repo.commit("ada registers, signed")
+    asked: list[list[str]] = []
+    run = signing._run
+
+    def counted(program: str, args: list[str], message: bytes) -> Any:
+        asked.append(args)
+        return run(program, args, message)
+
+    monkeypatch.setattr(signing, "_run", counted)
+    assert history(cli)[0]["signature"]["status"] == "verified" and asked
+    kept = repo.path / ".mlog" / "cache" / VERDICTS_FILE
+    assert kept.is_file()
+    asked.clear()
+    assert history(cli)[0]["signature"]["status"] == "verified" and asked == []
+
+    signers = repo.path / ".mlog" / "allowed_signers"
+    signers.write_text("# nobody is allowed any more\n")
+    assert history(cli)[0]["signature"]["status"] == "unknown key" and asked
+    allow(repo, keys)
+    public = keys["ada"].with_suffix(".pub").read_text().strip()
+    signers.write_text(f'ada@example.com namespaces="mlog",valid-before="29991231" {public}\n')
+    asked.clear()
+    for _ in range(2):  # dated keys: verdicts depend on the time, so none is kept
+        assert history(cli)[0]["signature"]["status"] == "verified" and asked
+        asked.clear()
+
+    allow(repo, keys)
+    forged = {key: ["bad signature", None] for key in json.loads(kept.read_text())}
+    kept.write_text(json.dumps(forged))
+    repo.git("add", "-f", str(kept))
+    repo.commit("a cache someone committed")
+    assert history(cli)[0]["signature"]["status"] == "verified" and asked
+    result = cli("check", "--json")
+    assert result.exit_code == 1, result
+    [finding] = [f for f in json.loads(result.stdout)["findings"] if f["check"] == "cache"]
+    assert (
+        finding["path"] == f".mlog/cache/{VERDICTS_FILE}"
+        and "git rm --cached" in (finding["message"])
+    )

@@ -166,6 +166,7 @@ def check_repository(store: Store, *, full: bool = False) -> CheckReport:
     findings: list[Finding] = []
     loaded = _load_all(store, findings, use_cache=not full)
     findings.extend(history_findings(store))
+    findings.extend(cache_findings(store))
     findings.extend(commit_findings(store, loaded.records))
     findings.extend(alias_findings(store))
     findings.extend(loaded.signed)  # checked where each record was parsed
@@ -183,6 +184,20 @@ def check_repository(store: Store, *, full: bool = False) -> CheckReport:
         rehash, counts["rehashed"] = rehash_findings(store, loaded.records)
         findings.extend(rehash)
     return CheckReport(tuple(findings), counts)
+
+
+def cache_findings(store: Store) -> list[Finding]:
+    """Files under ``.mlog/cache/`` that are committed: caches are per clone, and one that
+    came with the repository (verified records, signature verdicts) is never trusted."""
+    return [
+        Finding(
+            "cache",
+            path,
+            "a per-clone cache is committed; mlog never trusts it "
+            f"(remove it from git: `git rm --cached {path}`)",
+        )
+        for path in store.committed_caches()
+    ]
 
 
 def _load_all(store: Store, findings: list[Finding], *, use_cache: bool = True) -> _Loaded:
@@ -340,8 +355,11 @@ def _cache_version() -> str:
 
 
 def _read_verified(store: Store) -> dict[str, list[str]]:
+    path = store.trusted_cache(_VERIFIED_FILE)  # never one that came with the repository
+    if path is None:
+        return {}
     try:
-        document = json.loads((store.cache_dir / _VERIFIED_FILE).read_text("utf-8"))
+        document = json.loads(path.read_text("utf-8"))
     except (OSError, ValueError):
         return {}
     if not isinstance(document, dict) or document.get("version") != _cache_version():

@@ -24,6 +24,7 @@ from mlog.storage.store import Store
 ALLOWED_SIGNERS = "allowed_signers"
 CONFIG_PATH = ".mlog/config.yaml"
 REGISTRY_PATH = ".mlog/registry"
+VERDICTS_FILE = "signature-verdicts.json"  # in .mlog/cache: see signing.Verdicts
 
 
 @dataclass(frozen=True)
@@ -179,14 +180,26 @@ def trust(
     if only_if_required and not rules.required:
         return {}
     signers = allowed_signers(store)
+    verdicts = signing.Verdicts(_verdicts_file(store))
     judged = {}
     for event in loaded:
         path = signature_path(store, event)
         text = path.read_text(errors="replace") if path.is_file() else None
-        checked = signing.verify(message(event), text, event["by"], signers)
+        checked = verdicts.verify(message(event), text, event["by"], signers)
         required = rules.required and event["id"] not in rules.grandfathered
         judged[event["id"]] = EventTrust(checked.status, checked.signer, required)
+    verdicts.save()
     return judged
+
+
+def _verdicts_file(store: Store) -> Path | None:
+    """Where this clone keeps signature verdicts; None when git holds that file (a committed
+    cache is never trusted, see ``Store.trusted_cache``) or a symlink would divert writes.
+    git is asked only when there is a file to trust."""
+    path = store.cache_dir / VERDICTS_FILE
+    if path.exists() and store.trusted_cache(VERDICTS_FILE) is None:
+        return None
+    return path if store.safe_to_write(path) else None
 
 
 def record_problem(store: Store, run_id: str, record: dict[str, Any]) -> str | None:

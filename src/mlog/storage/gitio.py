@@ -568,6 +568,13 @@ def reachable(root: Path) -> Reachable:
 
 
 # -- identity and config as git itself reads them ---------------------------------
+def committed_under(root: Path, folder: str) -> list[str]:
+    """Paths HEAD holds under ``folder`` (repository-relative); none without a commit.
+    Reads HEAD's tree only, not git's index."""
+    raw = _git(root, "ls-tree", "-r", "-z", "--name-only", "HEAD", "--", folder, check=False)
+    return [path for path in raw.split("\0") if path]
+
+
 def config_value(root: Path, key: str) -> str | None:
     """``git config --get KEY`` as git reads it: files, ``-c``, and ``GIT_CONFIG_*`` variables."""
     return _git(root, "config", "--get", key, check=False).strip() or None

@@ -10,6 +10,9 @@ for another. Verification maps keys to people through an ssh ``allowed_signers``
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlog.errors import ConfigError
-from mlog.storage import gitio
+from mlog.storage import atomic, gitio
 
 NAMESPACE = "mlog"
 SIGNATURE_SUFFIX = ".sig"
@@ -110,6 +113,71 @@ def verify(
     if principals:
         return Verification(WRONG_SIGNER, principals[0])
     return Verification(UNKNOWN_KEY)
+
+
+class Verdicts:
+    """Verdicts :func:`verify` reached, kept by everything a verdict depends on: the bytes
+    signed, the signature, the person named, the namespace and the allowed_signers file's
+    bytes. Each verdict costs ssh-keygen two or three runs (a few ms each), and every read of a
+    model's registry judged all its events again: hundreds of signed events made `registry
+    ls` take seconds. An allowed_signers file with validity dates (``valid-before``,
+    ``valid-after``) makes verdicts depend on the time: none is kept then.
+
+    The file is a local cache (``.mlog/cache/``): lost or unreadable, everything is verified
+    again; never committed, so a clone (CI) verifies for itself.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self._path = path
+        self._added = False
+        self._known: dict[str, list[str | None]] = {}
+        if path is not None:
+            with contextlib.suppress(OSError, ValueError, TypeError):
+                loaded = json.loads(path.read_text(encoding="utf-8"))
+                if isinstance(loaded, dict):
+                    self._known = loaded
+
+    def verify(
+        self,
+        message: bytes,
+        signature: str | None,
+        person: str,
+        allowed_signers: Path | None,
+        namespace: str = NAMESPACE,
+    ) -> Verification:
+        """:func:`verify`, answered from the kept verdicts when the same question was asked."""
+        allowed = b""
+        if allowed_signers is not None:
+            try:
+                allowed = allowed_signers.read_bytes()
+            except OSError:
+                allowed = b"\0unreadable"  # ssh-keygen fails the same way, and is asked
+        if not signature or b"valid-" in allowed:
+            return verify(message, signature, person, allowed_signers, namespace)
+        parts = (namespace.encode(), message, signature.encode(), person.casefold().encode(),
+                 str(allowed_signers).encode(), allowed)  # fmt: skip
+        digest = hashlib.sha256()
+        for part in parts:
+            digest.update(len(part).to_bytes(8, "big") + part)
+        key = digest.hexdigest()
+        known = self._known.get(key)
+        if isinstance(known, list) and len(known) == 2 and known[0] in _STATUSES:
+            return Verification(str(known[0]), known[1] if isinstance(known[1], str) else None)
+        checked = verify(message, signature, person, allowed_signers, namespace)
+        self._known[key] = [checked.status, checked.signer]
+        self._added = True
+        return checked
+
+    def save(self) -> None:
+        """Keep the new verdicts (a cache: written without fsync, failures ignored)."""
+        if not self._added or self._path is None:
+            return
+        with contextlib.suppress(OSError):
+            atomic.write_text(self._path, json.dumps(self._known), durable=False)
+        self._added = False
+
+
+_STATUSES = (VERIFIED, WRONG_SIGNER, UNKNOWN_KEY, BAD)
 
 
 def fingerprint(key: SigningKey) -> str:

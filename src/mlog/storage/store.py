@@ -112,6 +112,7 @@ class Store:
         self._config: Config | None = config
         self.unverified: dict[str, list[str]] = {}
         self._located: dict[str, str] = {}  # run id -> its folder under runs/ ("" = flat)
+        self._committed_caches: list[str] | None = None
 
     # -- setup -------------------------------------------------------------
     def init(self) -> InitResult:
@@ -396,6 +397,24 @@ class Store:
         for path in self._pending_files(run_id):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
+
+    def trusted_cache(self, name: str) -> Path | None:
+        """``.mlog/cache/<name>`` when this clone may trust what it reads there: None when git
+        has the file in HEAD. Caches are per clone and ignored by git; one committed anyway
+        (``git add -f``) came from someone else and could carry forged verdicts, which a
+        clone must never take on trust (see :meth:`committed_caches`)."""
+        path = self.cache_dir / name
+        relative = path.relative_to(self.repo_root).as_posix()
+        return None if relative in self.committed_caches() else path
+
+    def committed_caches(self) -> list[str]:
+        """Files under ``.mlog/cache/`` that HEAD holds (``mlog check`` reports them)."""
+        if self._committed_caches is None:
+            from mlog.storage import gitio
+
+            folder = self.cache_dir.relative_to(self.repo_root).as_posix()
+            self._committed_caches = gitio.committed_under(self.repo_root, folder)
+        return self._committed_caches
 
     def local_cache(self) -> Path:
         """``.mlog/cache/``, created on demand with a ``.gitignore`` that ignores all of it
