@@ -1,5 +1,6 @@
-"""yamlio's plain-document fast path gives exactly what the strict loader gives, and leaves
-everything unusual (aliases, tags, duplicate keys, merge keys, errors) to the strict loader."""
+"""yamlio's fast paths (block documents read line by line; plain documents built from
+libyaml's node tree) give exactly what the strict loader gives, and leave everything unusual
+(aliases, tags, duplicate keys, merge keys, errors) to the strict loader."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ def strict(text: str | bytes, monkeypatch: pytest.MonkeyPatch, **kwargs: Any) ->
     """The strict loader alone: the reference the fast path is held to."""
     with monkeypatch.context() as patched:
         patched.setattr(yamlio, "_plain_document", lambda _text: yamlio._UNUSUAL)
+        patched.setattr(yamlio, "_block_document", lambda _text: yamlio._UNUSUAL)
         return yamlio.loads(text, **kwargs)
 
 
@@ -153,6 +155,124 @@ def test_any_dumped_document_loads_the_same_both_ways(document: Any, flow: bool)
         if not flow
         else yaml.safe_dump(document, default_flow_style=True, allow_unicode=True)
     )
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        fast, reference = outcome(text), outcome(text, monkeypatch)
+    assert fast[0] == reference[0]
+    assert fast[1] == reference[1] if fast[0] == "error" else same(fast[1], reference[1])
+
+
+# -- the block-document path (lines read directly) ---------------------------------------
+RECORD_LIKE = {
+    "schema_version": 1,
+    "id": "20240101T000712000000Z-6d2795d3",
+    "alias": "v1",
+    "note": None,
+    "tags": {"team": "search", "yes": "on", "1": 1, "x y": "a - b"},
+    "code": {"commit": "60a04eb84ee861959b5076496f8342d7930a64cf", "dirty": False},
+    "command": {"argv": ["python", "--config", "-1", "it's", "#x", "a: b"], "started_at": "'q'"},
+    "environment": {"lock_files": [], "gpus": [{"name": "A100", "memory": 80}], "cuda": None},
+    "params": {"lr": 0.001, "epochs": 35, "neg": -0.5, "big": 10**30, "inf": math.inf},
+    "data": {"train": {"path": "data/train.parquet", "hash": "xxh3_128:" + "0" * 32}},
+    "artifacts": [],
+    "validation": {},
+    "nested": [[1, 2], {"a": [{"b": None}]}, "2024-01-01", "1:30", "0x1f", "~", "null", ""],
+    "unicode": "caf\u00e9 \u2603",
+}
+BLOCK = [
+    yamlio.dumps(RECORD_LIKE),
+    "a:\n- 1\n- 2\nb:\n  - x\n  - y: 1\n    z:\n    - 2\nc:\n",
+    "'quoted key': 1\n\"dq\": '2'\nk: 'it''s'\ne: ''\n",
+    "ints:\n- 1\nd: 2024-01-02\nt: 2024-01-02T03:04:05Z\nf: .nan\ni: -.inf\nh: 0x1F\ns: 1:30\n",
+    "- - x\n  - y\n- - - z\n- a\n",
+    "a: b:c\nurl: https://x.org/?a=1&b=2\nm: a#b\nq: -x\n",
+]
+BLOCK_UNUSUAL = [  # left to the node-tree path or the strict loader: same results either way
+    "a: 1 # comment\n",
+    "# comment\na: 1\n",
+    "a: 1\n\nb: 2\n",
+    "a:\tb\n",
+    "a: 1\r\nb: 2\r\n",
+    "a: 1 \n",
+    "a:  1\n",
+    "a : 1\n",
+    "note: a long\n  continued line\n",
+    "- a long\n  continued item\n",
+    "a:\n  plain\n",
+    "a:\n    b: 1\n  c: 2\n",
+    "a:\n  - x\n  b: 1\n",
+    "a: - x\n",
+    "- - -\n",
+    "-\n  a: 1\n",
+    "- a: 1\n   b: 2\n",
+    "a: 'x'y\n",
+    "a: 'open\n  quote'\n",
+    'a: "esc\\n"\n',
+    "a: {b: 1}\n",
+    "a: [1, 2]\n",
+    "a: |\n  text\n",
+    "a: >-\n  text\n",
+    "a: b: c\n",
+    "a: b:\n",
+    "a:b\n",
+    "1: a\n0x1: b\n",
+    "a: 1\na: 2\n",
+    "? a\n: 1\n",
+    "--- \na: 1\n",
+    "a: 1\n...\n",
+    " a: 1\n",
+    "a: !!str 1\n",
+    "<<: 1\n",
+    "=: 1\n",
+    "a: %x\n",
+    "a: @x\n",
+    "a: `x\n",
+    "a: x\u2028y\n",
+    "a: x\x85y\n",
+    "a: \ufeffx\n",
+    "just a scalar\n",
+    "",
+]
+
+
+@pytest.mark.parametrize("text", BLOCK)
+def test_block_documents_are_read_line_by_line_with_identical_results(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fast = yamlio._block_document(text)
+    assert fast is not yamlio._UNUSUAL
+    assert same(fast, strict(text, monkeypatch))
+
+
+def test_a_record_as_mlog_writes_it_reads_back_line_by_line() -> None:
+    assert same(yamlio._block_document(yamlio.dumps(RECORD_LIKE)), RECORD_LIKE)
+
+
+@pytest.mark.parametrize("text", BLOCK_UNUSUAL)
+def test_documents_outside_the_block_subset_go_on_to_the_other_paths(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert yamlio._block_document(text) is yamlio._UNUSUAL
+    fast, reference = outcome(text), outcome(text, monkeypatch)
+    assert fast[0] == reference[0]
+    assert fast[1] == reference[1] if fast[0] == "error" else same(fast[1], reference[1])
+
+
+fragments = st.sampled_from(
+    ["a", "b", "- ", ": ", ":", "'q'", "''", '"d"', "1", "x y", " #c", "#", "-", "{}", "[]",
+     "yes", "2024-01-01", " ", "?", "&a", "*a", "!!str", "|", "0x1", "1:2", "~", "\t", "é"]
+)  # fmt: skip
+hand_edits = st.lists(
+    st.tuples(st.integers(0, 4), st.lists(fragments, min_size=1, max_size=4)),
+    min_size=1,
+    max_size=6,
+).map(lambda lines: "".join(" " * n + "".join(parts) + "\n" for n, parts in lines))
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=hand_edits)
+def test_hand_edited_lines_load_the_same_both_ways(text: str) -> None:
+    """Lines put together from YAML's indicators: whatever the block path accepts, the strict
+    loader reads the same; whatever it refuses, the other paths decide as before."""
     with pytest.MonkeyPatch.context() as monkeypatch:
         fast, reference = outcome(text), outcome(text, monkeypatch)
     assert fast[0] == reference[0]
