@@ -249,9 +249,15 @@ def _load_valid(
     problems_of: Callable[[object, Path], list[str]],
     run_id: str | None,
     findings: list[Finding],
+    raw: bytes | None = None,
 ) -> dict[str, Any] | None:
+    """The document at ``path`` (parsed from ``raw`` when its bytes were read already) if it
+    is valid; its problems go to ``findings``."""
     try:
-        document = yamlio.load_file(path, allow_aliases=False)
+        if raw is None:
+            document = yamlio.load_file(path, allow_aliases=False)
+        else:
+            document = yamlio.loads(raw, source=str(path), allow_aliases=False)
     except MlogError as exc:
         message = "file is missing" if not path.exists() else _strip_source(str(exc), path)
         findings.append(Finding("schema", _shown(store, path), message, run=run_id))
@@ -272,10 +278,16 @@ def _validate_record(
     """One record's content key (hashed here when not given, before parsing, so a record
     changed meanwhile is not remembered as verified), its schema, integrity and signature
     findings, and what the other checks need of it when it is valid."""
-    store = Store(Path(root))
-    key = _content_key(store, run_id) if key is None else key
+    store = _STORES.get(root) or Store(Path(root))
+    path = store.record_path(run_id)
+    try:  # read once: the key is the hash of the very bytes parsed
+        raw: bytes | None = path.read_bytes()
+    except OSError:
+        raw = None  # reported as unreadable or missing below
+    if key is None:
+        key = "" if raw is None else _content_key(store, run_id, raw)
     found: list[Finding] = []
-    record = _load_valid(store, store.record_path(run_id), record_problems, run_id, found)
+    record = _load_valid(store, path, record_problems, run_id, found, raw)
     if record is None:
         return key, found, None
     found.extend(signature_findings(store, {run_id: record}))
@@ -292,6 +304,9 @@ _KEPT = ("code", "imported", "artifacts", "data")
 
 
 _PARALLEL_MIN = 1000
+# root -> the store whose runs are being validated, so that a forked worker inherits its
+# located run folders instead of looking for each run's folder again
+_STORES: dict[str, Store] = {}
 
 
 def _can_fork() -> bool:
@@ -307,34 +322,39 @@ def _validated(
     root = str(store.repo_root)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     workers = max(1, min(cores or 1, 8, len(todo) // (_PARALLEL_MIN // 2)))
-    if workers < 2 or not _can_fork():
-        for run_id, key in todo:
-            yield run_id, *_validate_record(root, run_id, key)
-        return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    _STORES[root] = store
+    try:
+        if workers < 2 or not _can_fork():
+            for run_id, key in todo:
+                yield run_id, *_validate_record(root, run_id, key)
+            return
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
 
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        ids = [run_id for run_id, _ in todo]
-        keys = [key for _, key in todo]
-        results = pool.map(_validate_record, [root] * len(ids), ids, keys, chunksize=64)
-        for run_id, (key, found, record) in zip(ids, results, strict=True):
-            yield run_id, key, found, record
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            ids = [run_id for run_id, _ in todo]
+            keys = [key for _, key in todo]
+            results = pool.map(_validate_record, [root] * len(ids), ids, keys, chunksize=64)
+            for run_id, (key, found, record) in zip(ids, results, strict=True):
+                yield run_id, key, found, record
+    finally:
+        _STORES.pop(root, None)
 
 
 _VERIFIED_FILE = "check-verified.json"
 
 
-def _content_key(store: Store, run_id: str) -> str:
-    """The hash of a record's bytes and of its signature file, if any ("" if unreadable)."""
+def _content_key(store: Store, run_id: str, raw: bytes | None = None) -> str:
+    """The hash of a record's bytes (``raw`` when read already) and of its signature file,
+    if any ("" if unreadable)."""
     import xxhash
 
     from mlog.storage.signing import SIGNATURE_SUFFIX
 
     digest = xxhash.xxh3_128()
     try:
-        digest.update(store.record_path(run_id).read_bytes())
+        digest.update(store.record_path(run_id).read_bytes() if raw is None else raw)
     except OSError:
         return ""
     with contextlib.suppress(OSError):
