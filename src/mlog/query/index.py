@@ -617,13 +617,17 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[list[Any]]:
 
 
 _WORKER: RunIndex | None = None
+# root -> the parent's store while its workers run: a forked worker inherits the run folders
+# the parent located when it listed the runs, instead of looking for each one again
+_STORES: dict[str, Store] = {}
 
 
 def _load_in_worker(root: str, run_id: str, sig: str) -> Loaded:
     """A record parsed in a pool worker (one store, and its caches, per worker process)."""
     global _WORKER
     if _WORKER is None or str(_WORKER.store.repo_root) != root:
-        _WORKER = RunIndex(Store(Path(root)), sqlite3.connect(":memory:"))
+        store = _STORES.get(root) or Store(Path(root))
+        _WORKER = RunIndex(store, sqlite3.connect(":memory:"))
     return _WORKER._load(run_id, sig)
 
 
@@ -654,21 +658,25 @@ def _parsed_batches(
 
     root = str(index.store.repo_root)
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        previous: tuple[list[str], Iterator[Loaded]] | None = None
-        for chunk in _chunks(stale, _BATCH):
-            results = pool.map(
-                _load_in_worker,
-                [root] * len(chunk),
-                chunk,
-                [on_disk[run_id] for run_id in chunk],
-                chunksize=64,
-            )
+    _STORES[root] = index.store  # the workers fork when the first chunk is sent
+    try:
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            previous: tuple[list[str], Iterator[Loaded]] | None = None
+            for chunk in _chunks(stale, _BATCH):
+                results = pool.map(
+                    _load_in_worker,
+                    [root] * len(chunk),
+                    chunk,
+                    [on_disk[run_id] for run_id in chunk],
+                    chunksize=64,
+                )
+                if previous is not None:
+                    yield list(zip(previous[0], previous[1], strict=True))
+                previous = (chunk, results)
             if previous is not None:
                 yield list(zip(previous[0], previous[1], strict=True))
-            previous = (chunk, results)
-        if previous is not None:
-            yield list(zip(previous[0], previous[1], strict=True))
+    finally:
+        _STORES.pop(root, None)
 
 
 PACKAGES = "packages."

@@ -11,7 +11,7 @@ def flatten(value: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, item in value.items():
         dotted = f"{prefix}{key}"
-        if isinstance(item, Mapping) and item:
+        if (type(item) is dict or isinstance(item, Mapping)) and item:  # dict: no ABC check
             flat.update(flatten(item, dotted + "."))
         else:
             flat[dotted] = item
