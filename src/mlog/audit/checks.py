@@ -230,7 +230,7 @@ def _load_all(store: Store, findings: list[Finding], *, use_cache: bool = True) 
             loaded.verified[key] = known
         else:
             todo.append((run_id, key))
-    for run_id, key, found, record in _validated(store, todo):
+    for run_id, key, found, record in _validated(store, todo, files=not use_cache):
         findings.extend(f for f in found if f.check != "signature")
         loaded.signed.extend(f for f in found if f.check == "signature")
         if record is not None:
@@ -273,7 +273,7 @@ def _load_valid(
 
 
 def _validate_record(
-    root: str, run_id: str, key: str | None
+    root: str, run_id: str, key: str | None, files: bool = True
 ) -> tuple[str, list[Finding], dict[str, Any] | None]:
     """One record's content key (hashed here when not given, before parsing, so a record
     changed meanwhile is not remembered as verified), its schema, integrity and signature
@@ -291,16 +291,22 @@ def _validate_record(
     if record is None:
         return key, found, None
     found.extend(signature_findings(store, {run_id: record}))
-    return key, found, _kept(record)
+    return key, found, _kept(record, files)
 
 
-def _kept(record: dict[str, Any]) -> dict[str, Any]:
-    """What the checks across records need of a valid one (its commit for reachability, its
-    files for ``--full``), so memory does not grow with whole records."""
-    return {name: record[name] for name in _KEPT if name in record}
-
-
-_KEPT = ("code", "imported", "artifacts", "data")
+def _kept(record: dict[str, Any], files: bool) -> dict[str, Any]:
+    """What the checks across records need of a valid one: its commit and tree for
+    reachability, whether it was imported, and its files only for ``--full``, so that
+    memory does not grow with whole records."""
+    code = record.get("code")
+    kept: dict[str, Any] = {}
+    if isinstance(code, dict):
+        kept["code"] = {name: code[name] for name in ("commit", "tree") if name in code}
+    if "imported" in record:
+        kept["imported"] = True  # only its presence counts
+    if files:
+        kept.update((name, record[name]) for name in ("artifacts", "data") if name in record)
+    return kept
 
 
 _PARALLEL_MIN = 1000
@@ -317,8 +323,10 @@ def _can_fork() -> bool:
 
 
 def _validated(
-    store: Store, todo: list[tuple[str, str | None]]
+    store: Store, todo: list[tuple[str, str | None]], *, files: bool
 ) -> Iterator[tuple[str, str, list[Finding], dict[str, Any] | None]]:
+    """Each record validated, on every core when there are many; ``files`` keeps what
+    ``--full`` re-hashes."""
     root = str(store.repo_root)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     workers = max(1, min(cores or 1, 8, len(todo) // (_PARALLEL_MIN // 2)))
@@ -326,7 +334,7 @@ def _validated(
     try:
         if workers < 2 or not _can_fork():
             for run_id, key in todo:
-                yield run_id, *_validate_record(root, run_id, key)
+                yield run_id, *_validate_record(root, run_id, key, files)
             return
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
@@ -335,7 +343,10 @@ def _validated(
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
             ids = [run_id for run_id, _ in todo]
             keys = [key for _, key in todo]
-            results = pool.map(_validate_record, [root] * len(ids), ids, keys, chunksize=64)
+            many = len(ids)
+            results = pool.map(
+                _validate_record, [root] * many, ids, keys, [files] * many, chunksize=64
+            )
             for run_id, (key, found, record) in zip(ids, results, strict=True):
                 yield run_id, key, found, record
     finally:
