@@ -144,6 +144,43 @@ def test_bulk_build_on_all_cores_matches_one_by_one(
         assert "kv_lookup" in names
 
 
+KILLED_BUILD = """
+import os, sys
+from pathlib import Path
+from mlog.query import index
+from mlog.storage.store import Store
+index._BULK_MIN, index._BATCH = 4, 3
+index._workers = lambda count: 1
+written = index.RunIndex._apply_batch
+def apply_then_die(self, batch, gone):
+    written(self, batch, gone)
+    os._exit(9)  # killed after the first committed batch: no cleanup runs
+index.RunIndex._apply_batch = apply_then_die
+with index.opened(Store(Path(sys.argv[1]))):
+    pass
+"""
+
+
+def test_a_cold_build_killed_midway_is_completed_by_the_next_refresh(tmp_path: Path) -> None:
+    """A killed cold build leaves its committed batches and no lookup index; the next
+    refresh adds the runs it had not reached and creates the lookup index again, giving
+    the same answers as an uninterrupted build."""
+    import sys
+
+    store = _store(tmp_path, 9)
+    killed = subprocess.run([sys.executable, "-c", KILLED_BUILD, str(tmp_path)], check=False)
+    assert killed.returncode == 9
+    with index.opened(store) as runs:
+        assert runs.last_refresh.total == 9 and runs.last_refresh.added == 6
+        names = {row[0] for row in runs.conn.execute("SELECT name FROM sqlite_master")}
+        assert "kv_lookup" in names
+        after_kill = runs.search(query.parse("params.n >= 2"), keys=("params.n",))
+    index.remove(store)
+    with index.opened(store) as runs:
+        assert runs.search(query.parse("params.n >= 2"), keys=("params.n",)) == after_kill
+    assert [hit.values["params.n"] for hit in after_kill] == list(range(9, 1, -1))
+
+
 # -- incremental, parallel `mlog check` -------------------------------------------------
 def _commit_all(repo_dir: Path) -> None:
     subprocess.run(["git", "init", "-q", "-b", "main"], cwd=repo_dir, check=True)

@@ -334,6 +334,7 @@ class RunIndex:
         elif stale or gone:
             loaded = {run_id: self._load(run_id, on_disk[run_id]) for run_id in stale}
             self._apply(on_disk, loaded, months)
+        self._ensure_lookup()
 
     def stamp(self) -> dirstamp.Stamp | None:
         """The stamp of ``.mlog/runs`` taken before the last completed refresh."""
@@ -464,6 +465,14 @@ class RunIndex:
         finally:
             if cold:
                 self.conn.execute("CREATE INDEX IF NOT EXISTS kv_lookup ON kv (kid, kind, val)")
+
+    def _ensure_lookup(self) -> None:
+        """Recreate the ``kv`` lookup index when a cold build that dropped it was killed
+        before it could create it again (its batches are committed, so the next refresh
+        only adds the runs it had not reached)."""
+        found = "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'kv_lookup'"
+        if self.conn.execute(found).fetchone() is None:
+            self.conn.execute("CREATE INDEX IF NOT EXISTS kv_lookup ON kv (kid, kind, val)")
 
     def _apply_batch(self, batch: list[tuple[str, Loaded]], gone: list[str]) -> None:
         """One transaction: rows another process wrote meanwhile are replaced by the same."""
