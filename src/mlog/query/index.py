@@ -406,6 +406,7 @@ class RunIndex:
         environment do not add 100,000 copies of its 200 ``packages.<name>`` leaves.
         """
         run_dir = self.store.run_dir(run_id)
+        names: list[str] | None = None
         with contextlib.suppress(OSError):  # taken before reading, so a later edit is seen
             names = [name for name in os.listdir(run_dir) if name != RECORD_FILE]
             sig = run_signature(str(run_dir), names) or sig
@@ -415,7 +416,8 @@ class RunIndex:
             return Loaded(sig, alias_from_head(self.store, run_id), str(exc), None, (), (), ())
         alias = str(record.get("alias", ""))
         number = int(alias[1:]) if alias[:1] == "v" and alias[1:].isdigit() else None
-        problems = records.integrity_problems(record, sidecar_digests(run_dir))
+        sidecars = sidecar_digests(run_dir) if names is None or names else {}  # none beside it
+        problems = records.integrity_problems(record, sidecars)
         leaves = query.present_values(record)
         tampered = json.dumps(problems) if problems else None
         keys = tuple(map(sys.intern, leaves))  # one copy per key when a batch is pickled
