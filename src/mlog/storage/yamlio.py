@@ -197,6 +197,7 @@ _NO_PLAIN_START = frozenset("-?:,[]{}#&*!|>'\"%@` ")
 _RESOLVER: Any = yaml.resolver.Resolver()
 _CONSTRUCTOR: Any = yaml.constructor.SafeConstructor()
 _PLAIN_VALUES: dict[str, Any] = {}  # plain scalar text -> its (immutable) value
+_KEYS: dict[str, Any] = {}  # text of a plain mapping key accepted before -> the key
 _Line = tuple[int, str]  # (indent, content)
 
 
@@ -242,7 +243,17 @@ def _mapping(lines: list[_Line], i: int, indent: int) -> tuple[dict[Any, Any], i
         own, content = lines[i]
         if own < indent:
             break
-        key, rest = _key_line(content) if own == indent else (None, None)
+        if own > indent:
+            raise _Unusual
+        at = content.find(": ")  # the common ``key: value`` with a key and a value seen before
+        key = _KEYS.get(content[:at], _UNUSUAL) if at > 0 else _UNUSUAL
+        if key is not _UNUSUAL:
+            value = _PLAIN_VALUES.get(content[at + 2 :], _UNUSUAL)
+            if value is not _UNUSUAL and key not in mapping:
+                mapping[key] = value
+                i += 1
+                continue
+        key, rest = _key_line(content)
         if rest is None or key in mapping:
             raise _Unusual
         if rest:
@@ -313,7 +324,10 @@ def _key_line(content: str) -> tuple[Any, str | None]:
         return None, None
     if ":" in key or first in ("{", "["):
         raise _Unusual
-    return _plain_scalar(key), rest
+    value = _plain_scalar(key)
+    if at >= 0 and len(_KEYS) < 4096:
+        _KEYS[key] = value
+    return value, rest
 
 
 def _scalar_text(text: str) -> Any:
