@@ -297,3 +297,33 @@ def test_first_parallel_check_remembers_the_same_keys_as_a_serial_one(
     path = store.record_path(victim)
     path.write_text(path.read_text().replace("status: succeeded", "status: failed"))
     assert ("integrity", victim) in _errors(store)
+
+
+def test_a_first_check_in_a_fresh_clone_finds_alias_collisions_without_rereading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no index (a fresh clone) a first check takes each record's alias line from the
+    read it validates it with, and finds the same collisions as with the index."""
+    store = _checked_store(tmp_path, 4)
+    twin = {k: v for k, v in make_record(9).items() if k != "integrity"}
+    twin["alias"] = "v2"
+    twin["code"] = store.load_record(make_record(2)["id"])["code"]
+    write(store, records.seal(twin))
+    store = Store(tmp_path)
+    collision = ("alias v2 names 2 runs", "warning")
+
+    def alias_warnings(report: checks.CheckReport) -> list[tuple[str, str]]:
+        return [(f.message[:21], f.severity) for f in report.findings if f.check == "alias"]
+
+    for parallel in (False, True):
+        monkeypatch.setattr(checks, "_PARALLEL_MIN", 4 if parallel else 1000)
+        (store.cache_dir / "check-verified.json").unlink(missing_ok=True)
+        index.remove(store)
+        with monkeypatch.context() as patched:
+            patched.setattr(index, "_alias_heads", lambda _store: pytest.fail("read twice"))
+            assert alias_warnings(checks.check_repository(store)) == [collision]
+        with index.opened(store):
+            pass
+        (store.cache_dir / "check-verified.json").unlink()
+        assert alias_warnings(checks.check_repository(store)) == [collision]
+        assert alias_warnings(checks.check_repository(store)) == [collision]  # incremental

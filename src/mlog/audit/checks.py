@@ -159,6 +159,8 @@ class _Loaded:
     verified: dict[str, list[str]] = field(default_factory=dict)
     # records parsed in this pass whose signature no longer matches their content
     signed: list[Finding] = field(default_factory=list)
+    # run id -> the alias number on its ``alias:`` line, when this pass read every record
+    heads: dict[str, int] | None = None
 
 
 def check_repository(store: Store, *, full: bool = False) -> CheckReport:
@@ -168,7 +170,7 @@ def check_repository(store: Store, *, full: bool = False) -> CheckReport:
     findings.extend(history_findings(store))
     findings.extend(cache_findings(store))
     findings.extend(commit_findings(store, loaded.records))
-    findings.extend(alias_findings(store))
+    findings.extend(alias_findings(store, loaded.heads))
     findings.extend(loaded.signed)  # checked where each record was parsed
     _remember_verified(store, loaded, {finding.run for finding in loaded.signed})
     for model, model_events in loaded.events.items():
@@ -230,7 +232,10 @@ def _load_all(store: Store, findings: list[Finding], *, use_cache: bool = True) 
             loaded.verified[key] = known
         else:
             todo.append((run_id, key))
-    for run_id, key, found, record in _validated(store, todo, files=not use_cache):
+    heads: dict[str, int] | None = None if cache else {}  # every record is read: note aliases
+    for run_id, key, found, record, head in _validated(store, todo, files=not use_cache):
+        if heads is not None and head is not None:
+            heads[run_id] = head
         findings.extend(f for f in found if f.check != "signature")
         loaded.signed.extend(f for f in found if f.check == "signature")
         if record is not None:
@@ -240,6 +245,7 @@ def _load_all(store: Store, findings: list[Finding], *, use_cache: bool = True) 
         event = _load_valid(store, path, event_problems, None, findings)
         if event is not None:
             loaded.events.setdefault(model, []).append(event)
+    loaded.heads = heads
     return loaded
 
 
@@ -274,7 +280,7 @@ def _load_valid(
 
 def _validate_record(
     root: str, run_id: str, key: str | None, files: bool = True
-) -> tuple[str, list[Finding], dict[str, Any] | None]:
+) -> tuple[str, list[Finding], dict[str, Any] | None, int | None]:
     """One record's content key (hashed here when not given, before parsing, so a record
     changed meanwhile is not remembered as verified), its schema, integrity and signature
     findings, and what the other checks need of it when it is valid."""
@@ -286,12 +292,15 @@ def _validate_record(
         raw = None  # reported as unreadable or missing below
     if key is None:
         key = "" if raw is None else _content_key(store, run_id, raw)
+    from mlog.query.index import alias_in_head  # loaded before the workers fork
+
+    head = None if raw is None else alias_in_head(raw)
     found: list[Finding] = []
     record = _load_valid(store, path, record_problems, run_id, found, raw)
     if record is None:
-        return key, found, None
+        return key, found, None, head
     found.extend(signature_findings(store, {run_id: record}))
-    return key, found, _kept(record, files)
+    return key, found, _kept(record, files), head
 
 
 def _kept(record: dict[str, Any], files: bool) -> dict[str, Any]:
@@ -324,9 +333,11 @@ def _can_fork() -> bool:
 
 def _validated(
     store: Store, todo: list[tuple[str, str | None]], *, files: bool
-) -> Iterator[tuple[str, str, list[Finding], dict[str, Any] | None]]:
+) -> Iterator[tuple[str, str, list[Finding], dict[str, Any] | None, int | None]]:
     """Each record validated, on every core when there are many; ``files`` keeps what
     ``--full`` re-hashes."""
+    from mlog.query import index  # noqa: F401  (imported once here, not in every worker)
+
     root = str(store.repo_root)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     workers = max(1, min(cores or 1, 8, len(todo) // (_PARALLEL_MIN // 2)))
@@ -347,8 +358,8 @@ def _validated(
             results = pool.map(
                 _validate_record, [root] * many, ids, keys, [files] * many, chunksize=64
             )
-            for run_id, (key, found, record) in zip(ids, results, strict=True):
-                yield run_id, key, found, record
+            for run_id, (key, found, record, head) in zip(ids, results, strict=True):
+                yield run_id, key, found, record, head
     finally:
         _STORES.pop(root, None)
 
@@ -499,12 +510,13 @@ def signature_findings(store: Store, loaded: dict[str, dict[str, Any]]) -> list[
     return found
 
 
-def alias_findings(store: Store) -> list[Finding]:
-    """Short aliases that name several runs after a merge: ``vN`` then refuses to resolve."""
+def alias_findings(store: Store, heads: dict[str, int] | None = None) -> list[Finding]:
+    """Short aliases that name several runs after a merge: ``vN`` then refuses to resolve.
+    ``heads``: the alias line of every record, when the caller read them all."""
     from mlog.query.index import alias_collisions
 
     found = []
-    for alias, run_ids in sorted(alias_collisions(store).items()):
+    for alias, run_ids in sorted(alias_collisions(store, heads).items()):
         message = f"alias {alias} names {len(run_ids)} runs: {', '.join(run_ids)} (use full ids)"
         path = _shown(store, store.record_path(run_ids[-1]))
         found.append(Finding("alias", path, message, "warning", run_ids[-1]))

@@ -800,9 +800,14 @@ def _alias_heads(store: Store) -> dict[str, int]:
 def alias_from_head(store: Store, run_id: str) -> int | None:
     """The alias number from a record's ``alias:`` line, without parsing the record."""
     with contextlib.suppress(OSError), open(store.record_path(run_id), "rb") as handle:
-        match = _ALIAS_HEAD.search(handle.read(4096))
-        return int(match.group(1)) if match else None
+        return alias_in_head(handle.read(4096))
     return None
+
+
+def alias_in_head(raw: bytes) -> int | None:
+    """The alias number of a record's ``alias:`` line within its first 4 KiB, if any."""
+    match = _ALIAS_HEAD.search(raw[:4096])
+    return int(match.group(1)) if match else None
 
 
 def check_errors(stats: RefreshStats) -> None:
@@ -813,9 +818,15 @@ def check_errors(stats: RefreshStats) -> None:
         raise RecordError(f"{message}{more} (fix or remove run {run_id}, then retry)")
 
 
-def alias_collisions(store: Store) -> dict[str, list[str]]:
-    """Aliases that name more than one run (after merging branches), with their ids."""
+def alias_collisions(store: Store, heads: dict[str, int] | None = None) -> dict[str, list[str]]:
+    """Aliases that name more than one run (after merging branches), with their ids.
+
+    ``heads`` is what :func:`alias_in_head` found in every record, from a caller that read
+    them all anyway (a first ``mlog check``): without an index, it is the answer, so the
+    records are not read a second time."""
     by_alias: dict[str, list[str]] = {}
-    for run_id, number in alias_numbers(store).items():
+    without_index = heads is not None and not index_path(store).exists()
+    numbers = heads if heads is not None and without_index else alias_numbers(store)
+    for run_id, number in numbers.items():
         by_alias.setdefault(f"v{number}", []).append(run_id)
     return {alias: sorted(ids) for alias, ids in by_alias.items() if len(ids) > 1}
