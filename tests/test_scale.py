@@ -144,6 +144,19 @@ def test_bulk_build_on_all_cores_matches_one_by_one(
         assert "kv_lookup" in names
 
 
+def test_a_records_leaves_are_encoded_as_present_values_and_encode_give_them() -> None:
+    """The parse workers' one-pass encoding keeps exactly the leaves ``--where`` sees."""
+    record = make_record(3, params={"lr": 0.1, "none": None, "nan": float("nan"), "big": 10**30},
+                         tags={}, metrics={"empty": {}, "nested": {"x": {}, "y": True}})  # fmt: skip
+    leaves = query.present_values(record)
+    keys, kinds, values = index._encoded_leaves(record)
+    assert keys == tuple(leaves)
+    expected = [index.encode(value) for value in leaves.values()]
+    assert list(zip(kinds, values, strict=True)) == [
+        (kind, value) if kind != "nan" else ("nan", None) for kind, value in expected
+    ]
+
+
 KILLED_BUILD = """
 import os, sys
 from pathlib import Path

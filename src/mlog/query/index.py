@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 from mlog.errors import MlogError, RecordError
 from mlog.query import language as query
 from mlog.storage import dirstamp, records
+from mlog.storage.flatten import flatten
 from mlog.storage.store import RECORD_FILE, Store, sidecar_digests
 
 INDEX_FILE = "index.sqlite"
@@ -216,6 +217,32 @@ def encode(value: Any) -> tuple[str, Any]:
 
 
 _JSON = json.JSONEncoder(sort_keys=True, default=str).encode  # what json.dumps would build
+
+
+_Leaves = tuple[tuple[str, ...], tuple[str, ...], tuple[Any, ...]]
+
+
+def _encoded_leaves(record: dict[str, Any]) -> _Leaves:
+    """The record's present leaves (``query.present_values``) as parallel tuples of keys,
+    kinds and SQL values (:func:`encode`), in one pass; keys interned, so that a pickled
+    batch holds one copy of each."""
+    keys: list[str] = []
+    kinds: list[str] = []
+    values: list[Any] = []
+    for key, value in flatten(record).items():
+        exact = type(value)
+        if exact is str:
+            kind, sql = "s", value
+        elif value is None or (exact is not float and value == {}):
+            continue
+        elif exact is float and value == value:
+            kind, sql = "n", value
+        else:
+            kind, sql = encode(value)
+        keys.append(sys.intern(key))
+        kinds.append(kind)
+        values.append(sql)
+    return tuple(keys), tuple(kinds), tuple(values)
 
 
 def decode(kind: str, value: Any) -> Any:
@@ -418,10 +445,8 @@ class RunIndex:
         number = int(alias[1:]) if alias[:1] == "v" and alias[1:].isdigit() else None
         sidecars = sidecar_digests(run_dir) if names is None or names else {}  # none beside it
         problems = records.integrity_problems(record, sidecars)
-        leaves = query.present_values(record)
         tampered = json.dumps(problems) if problems else None
-        keys = tuple(map(sys.intern, leaves))  # one copy per key when a batch is pickled
-        kinds, values = zip(*map(encode, leaves.values()), strict=True) if leaves else ((), ())
+        keys, kinds, values = _encoded_leaves(record)
         object_id = ((record.get("environment") or {}).get("packages") or {}).get("object")
         packages = object_id if isinstance(object_id, str) else None
         return Loaded(sig, number, None, tampered, keys, kinds, values, packages)
