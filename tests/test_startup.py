@@ -210,3 +210,17 @@ def test_warm_piped_ls_reads_neither_yaml_nor_rich(repo: Any, cli: Any) -> None:
     *listed, loaded_heavy = done.stdout.splitlines()
     assert loaded_heavy == "", done.stdout
     assert [line.split("\t")[0] for line in listed[1:]] == ["v2", "v1"], listed
+
+
+def test_a_reader_that_closes_the_pipe_ends_the_command_quietly(repo: Any, cli: Any) -> None:
+    """`mlog show v1 | head -1`: the reader went away; no `unexpected error`, no traceback."""
+    assert cli("run", "--", sys.executable, "-c", "pass").exit_code == 0
+    mlog = str(Path(sys.executable).parent / "mlog")
+    child = subprocess.Popen(
+        [mlog, "show", "v1"], cwd=repo.path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.close()  # before anything was read: the first write meets a closed pipe
+    with child.stderr:
+        said = child.stderr.read().decode()
+    assert child.wait(timeout=60) == 141 and said == "", said

@@ -146,4 +146,7 @@ EXIT_CODES: dict[int, str] = {
     11: "refused by a registry gate or state",
     12: "artifact remote unreachable, refusing access, or its backend not installed",
     13: "cannot write under .mlog/: disk full, read-only, permission denied, or a symlink",
+    141: "stdout was closed by its reader (`mlog show v3 | head`): nothing more is printed",
 }
+CLOSED_PIPE = 141
+"""Exit code when stdout's reader went away, as a command killed by SIGPIPE reports it."""

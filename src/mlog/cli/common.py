@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
@@ -11,7 +12,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 import typer
 from typer.core import TyperCommand
 
-from mlog.errors import OS_WRITE_ERRNOS, InternalError, MlogError, os_error
+from mlog.errors import CLOSED_PIPE, OS_WRITE_ERRNOS, InternalError, MlogError, os_error
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -44,6 +45,9 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
         except KeyboardInterrupt:
             ui.error("interrupted")
             raise typer.Exit(130) from None
+        except BrokenPipeError:  # `mlog show v3 | head`: the reader has what it wanted
+            _stdout_to_devnull()
+            raise typer.Exit(CLOSED_PIPE) from None
         except MlogError as exc:
             if state["traceback"]:
                 raise
@@ -64,6 +68,17 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
             _warn_unverified()
 
     return wrapper
+
+
+def _stdout_to_devnull() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush finds no closed pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # not a real file descriptor (a test runner's buffer)
+        pass
+    finally:
+        os.close(devnull)
 
 
 def _warn_unverified() -> None:
