@@ -17,6 +17,7 @@ from mlog.storage import gitio
 
 if TYPE_CHECKING:
     from mlog.capture.data import HashSettings
+    from mlog.capture.environment import Environment
     from mlog.capture.options import RunOptions
     from mlog.storage.config import Config
     from mlog.storage.store import Store
@@ -40,7 +41,12 @@ class Inputs:
 
 
 def capture_inputs(
-    store: Store, config: Config, options: RunOptions, cwd: Path, tree: gitio.WorkingTree
+    store: Store,
+    config: Config,
+    options: RunOptions,
+    cwd: Path,
+    tree: gitio.WorkingTree,
+    environment: ReadEnvironment | None = None,
 ) -> Inputs:
     """Validate and capture the run's inputs, merging config defaults with the options.
 
@@ -73,7 +79,7 @@ def capture_inputs(
         param_sources=param_sources,
         data=data,
         lineage=_lineage(config, options),
-        environment=_environment(store, config, options),
+        environment=_environment(store, environment or read_environment(store, config, options)),
         redactions=sorted(
             {*argv_redacted, *params_redacted, *tags_redacted}
             | ({"patch.diff"} if patch != raw_patch else set())
@@ -186,9 +192,20 @@ def _lineage(config: Config, options: RunOptions) -> dict[str, Any]:
     return lineage
 
 
-def _environment(store: Store, config: Config, options: RunOptions) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ReadEnvironment:
+    """The environment as read before the run, nothing stored yet: the packages object is
+    written only once the run is going ahead (see :func:`read_environment`)."""
+
+    environment: Environment
+    interpreter: str | None
+
+
+def read_environment(store: Store, config: Config, options: RunOptions) -> ReadEnvironment:
+    """Python, OS, hardware, variables and the training interpreter's packages. It only
+    reads, so ``mlog run`` reads it while git is still reporting on the working tree."""
     from mlog.capture.environment import capture_environment
-    from mlog.capture.packages import packages_blob, same_environment, training_interpreter
+    from mlog.capture.packages import same_environment, training_interpreter
 
     interpreter = training_interpreter(options.argv, os.environ)
     own = interpreter is not None and same_environment(interpreter)
@@ -198,12 +215,18 @@ def _environment(store: Store, config: Config, options: RunOptions) -> dict[str,
         python_executable=None if (own or interpreter is None) else interpreter,
         extra_variables=config.env,
     )
-    section = environment.to_record()
-    if environment.packages is not None:
+    return ReadEnvironment(environment, interpreter)
+
+
+def _environment(store: Store, read: ReadEnvironment) -> dict[str, Any]:
+    from mlog.capture.packages import packages_blob
+
+    section = read.environment.to_record()
+    if read.environment.packages is not None:
         section["packages"] = {
-            "object": store.put_object(packages_blob(environment.packages)),
-            "count": len(environment.packages),
-            "interpreter": interpreter,
+            "object": store.put_object(packages_blob(read.environment.packages)),
+            "count": len(read.environment.packages),
+            "interpreter": read.interpreter,
         }
     return section
 

@@ -104,12 +104,13 @@ def prepare(
     signatures.record_key(store)  # sign_records without a key: refuse before running
     recovery = Recovery() if given else recover_orphans(store)
     snapshot = early if early is not None and early.root == root else gitio.Snapshot(root)
+    from mlog.capture.inputs import capture_inputs, read_environment
+
+    environment = read_environment(store, config, options)  # reads only: while git works
     code, tree = snapshot.result()
     if tree.dirty and not options.allow_dirty:
         raise DirtyTreeError(_dirty_message(tree.all_paths))
-    from mlog.capture.inputs import capture_inputs
-
-    inputs = capture_inputs(store, config, options, cwd, tree)
+    inputs = capture_inputs(store, config, options, cwd, tree, environment)
     record = storable(_base_record(config.model, options, code, tree, cwd, root, inputs))
     check_before_run(record)
     prepared = Prepared(
