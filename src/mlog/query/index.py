@@ -503,17 +503,9 @@ class RunIndex:
 
     def _apply_batch(self, batch: list[tuple[str, Loaded]], gone: list[str]) -> None:
         """One transaction: rows another process wrote meanwhile are replaced by the same."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        self._keys = None
-        try:
+        with self._writing():
             self._delete([*gone, *(run_id for run_id, _ in batch)])
             self._insert(batch)
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        finally:
-            self._keys = None
 
     def _apply(
         self,
@@ -522,12 +514,19 @@ class RunIndex:
         months: Sequence[str] | None = None,
     ) -> None:
         """Under the write lock, diff again (another process may have done the work)."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        self._keys = None
-        try:
+        with self._writing():
             stale, gone = self._diff(on_disk, months)
             self._delete([*gone, *stale])
             self._insert([(run_id, loaded[run_id]) for run_id in stale if run_id in loaded])
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One write transaction, taken at once (``BEGIN IMMEDIATE``), rolled back on any
+        error; the key ids read inside it are forgotten after it either way."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        self._keys = None
+        try:
+            yield
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
