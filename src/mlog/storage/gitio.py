@@ -233,22 +233,9 @@ def _repo_root_from_git(start: Path) -> Path:
         repo.close()
 
 
-@_git_failures
-def code_state(root: Path) -> CodeState:
-    """Commit, tree, branch, describe, remote and shallowness of HEAD (three git calls)."""
-    return code_and_tree(root, tree=False)[0]
-
-
-@_git_failures
 def working_tree(root: Path) -> WorkingTree:
     """Dirty paths from one ``git status``, never walking mlog's own directory."""
-    return code_and_tree(root)[1]
-
-
-@_git_failures
-def code_and_tree(root: Path, *, tree: bool = True) -> tuple[CodeState, WorkingTree]:
-    """HEAD's code state and the working tree's dirty paths (see :class:`Snapshot`)."""
-    return Snapshot(root, tree=tree).result()
+    return Snapshot(root).result()[1]
 
 
 class Snapshot:
@@ -266,13 +253,13 @@ class Snapshot:
     """
 
     @_git_failures
-    def __init__(self, root: Path, *, tree: bool = True) -> None:
+    def __init__(self, root: Path) -> None:
         self.root = root
         self._head = _Started(root, ("rev-parse", "--is-shallow-repository", "HEAD",
                                      "HEAD^{tree}", "--symbolic-full-name", "HEAD"))  # fmt: skip
         self._describe = _Started(root, ("describe", "--tags", "--always"))
         self._remotes = _Started(root, ("config", "-z", "--get-regexp", r"^remote\..*\.url$"))
-        self._status = _status(root) if tree else None
+        self._status = _status(root)
 
     def wait(self) -> None:
         """Wait for every command, whichever fails (no process outlives the snapshot)."""
