@@ -255,3 +255,27 @@ time.sleep(0.5)  # a second, duplicated SIGINT would arrive in this window
 pathlib.Path("signals").write_text(str(len(seen)))
 sys.exit(130)
 """
+
+
+def test_the_installed_mlog_run_starts_git_early_and_still_refuses_and_records(
+    repo: Repo, tmp_path: Path
+) -> None:
+    """`mlog run` starts its git commands before its command line is parsed: outside a
+    repository, with a bad option, on a dirty tree and on a clean one it behaves as before."""
+    outside = tmp_path / "not-a-repo"
+    outside.mkdir()
+    done = subprocess.run(
+        [MLOG, "run", "--", PYTHON, "-c", "pass"], cwd=outside, capture_output=True, text=True
+    )
+    assert done.returncode == 4 and done.stderr.startswith("error: not a git repository"), done
+    assert len(done.stderr.splitlines()) == 1, done
+    bad = mlog(repo, "run", "--no-such-option", "--", PYTHON, "-c", "pass")
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad
+    (repo.path / "stray.txt").write_text("not committed\n")
+    dirty = mlog(repo, "run", "--", PYTHON, "-c", "pass")
+    assert dirty.returncode == 5 and "stray.txt" in dirty.stderr, dirty
+    (repo.path / "stray.txt").unlink()
+    clean = mlog(repo, "run", "--", PYTHON, "-c", "pass")
+    assert clean.returncode == 0, clean
+    [record] = records(repo)
+    assert record["code"]["dirty"] is False and record["status"] == "succeeded"

@@ -1,4 +1,5 @@
-"""The ``mlog`` executable. ``mlog --version`` answers before Typer and rich are imported."""
+"""The ``mlog`` executable. ``mlog --version`` answers before Typer and rich are imported;
+``mlog run`` starts its git commands before them."""
 
 from __future__ import annotations
 
@@ -11,6 +12,12 @@ def main() -> None:
 
         sys.stdout.write(f"mlog {__version__}\n")
         return
+    if sys.argv[1:2] == ["run"]:  # git starts reading its index while Typer loads
+        from pathlib import Path
+
+        from mlog.api.runs import start_git_early
+
+        start_git_early(Path.cwd())
     from mlog.cli.app import main as run_app
 
     run_app()

@@ -290,10 +290,15 @@ class Snapshot:
 
 
 @contextlib.contextmanager
-def snapshot_started(root: Path | None) -> Iterator[Snapshot | None]:
-    """A :class:`Snapshot` of ``root`` (None without one) started now and waited for on exit,
-    whatever happens in between."""
-    snapshot = Snapshot(root) if root is not None else None
+def snapshot_started(
+    root: Path | None, started: Snapshot | None = None
+) -> Iterator[Snapshot | None]:
+    """A :class:`Snapshot` of ``root`` (None without one), ``started`` earlier or started now,
+    waited for on exit whatever happens in between."""
+    if started is not None and started.root == root:
+        snapshot: Snapshot | None = started
+    else:
+        snapshot = Snapshot(root) if root is not None else None
     try:
         yield snapshot
     finally:
