@@ -343,11 +343,16 @@ class RunIndex:
 
     def _counted(self, added: int, removed: int) -> RefreshStats:
         """The stats of a refresh just done, kept in ``meta`` for :meth:`stats_unchanged`."""
-        total = int(self.conn.execute("SELECT count(*) FROM runs").fetchone()[0])
-        errors = dict(self.conn.execute("SELECT id, error FROM runs WHERE error IS NOT NULL"))
+        total, errors = self._counts()
         kept = json.dumps({"total": total, "errors": errors})
         self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('refreshed', ?)", (kept,))
         return RefreshStats(total, added, removed, errors)
+
+    def _counts(self) -> tuple[int, dict[str, str]]:
+        """How many runs the index holds, and the unreadable ones with why (two scans)."""
+        total = int(self.conn.execute("SELECT count(*) FROM runs").fetchone()[0])
+        errors = dict(self.conn.execute("SELECT id, error FROM runs WHERE error IS NOT NULL"))
+        return total, errors
 
     def _update(
         self,
@@ -383,9 +388,8 @@ class RunIndex:
         try:
             kept = json.loads(row[0]) if row else {}
             return RefreshStats(int(kept["total"]), 0, 0, dict(kept["errors"]))
-        except (TypeError, KeyError, ValueError):
-            total = int(self.conn.execute("SELECT count(*) FROM runs").fetchone()[0])
-            errors = dict(self.conn.execute("SELECT id, error FROM runs WHERE error IS NOT NULL"))
+        except (TypeError, KeyError, ValueError):  # an index from before meta kept them
+            total, errors = self._counts()
             return RefreshStats(total, 0, 0, errors)
 
     def unchanged(self, run_ids: Sequence[str]) -> bool:
