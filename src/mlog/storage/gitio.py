@@ -294,11 +294,8 @@ def snapshot_started(
     root: Path | None, started: Snapshot | None = None
 ) -> Iterator[Snapshot | None]:
     """A :class:`Snapshot` of ``root`` (None without one), ``started`` earlier or started now,
-    waited for on exit whatever happens in between."""
-    if started is not None and started.root == root:
-        snapshot: Snapshot | None = started
-    else:
-        snapshot = Snapshot(root) if root is not None else None
+    waited for on exit whatever happens in between (the consumer checks its root)."""
+    snapshot = started or (Snapshot(root) if root is not None else None)
     try:
         yield snapshot
     finally:
