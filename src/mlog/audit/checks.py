@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 
 from mlog.errors import MlogError
 from mlog.registry.events import event_problems
-from mlog.storage import atomic, records, yamlio
+from mlog.storage import atomic, forking, records, yamlio
 from mlog.storage.schema import problems
 from mlog.storage.store import RECORD_FILE, Store, sidecar_digests
 
@@ -284,7 +283,7 @@ def _validate_record(
     """One record's content key (hashed here when not given, before parsing, so a record
     changed meanwhile is not remembered as verified), its schema, integrity and signature
     findings, and what the other checks need of it when it is valid."""
-    store = _STORES.get(root) or Store(Path(root))
+    store = forking.store_for(root)
     path = store.record_path(run_id)
     try:  # read once: the key is the hash of the very bytes parsed
         raw: bytes | None = path.read_bytes()
@@ -319,16 +318,6 @@ def _kept(record: dict[str, Any], files: bool) -> dict[str, Any]:
 
 
 _PARALLEL_MIN = 1000
-# root -> the store whose runs are being validated, so that a forked worker inherits its
-# located run folders instead of looking for each run's folder again
-_STORES: dict[str, Store] = {}
-
-
-def _can_fork() -> bool:
-    """Forked workers (see ``query.index``): only while this process runs one thread."""
-    import threading
-
-    return threading.active_count() == 1 and hasattr(os, "fork")
 
 
 def _validated(
@@ -338,12 +327,9 @@ def _validated(
     ``--full`` re-hashes."""
     from mlog.query import index  # noqa: F401  (imported once here, not in every worker)
 
-    root = str(store.repo_root)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    workers = max(1, min(cores or 1, 8, len(todo) // (_PARALLEL_MIN // 2)))
-    _STORES[root] = store
-    try:
-        if workers < 2 or not _can_fork():
+    workers = max(1, min(forking.cores(), 8, len(todo) // (_PARALLEL_MIN // 2)))
+    with forking.lending(store) as root:
+        if workers < 2 or not forking.can_fork():
             for run_id, key in todo:
                 yield run_id, *_validate_record(root, run_id, key, files)
             return
@@ -360,8 +346,6 @@ def _validated(
             )
             for run_id, (key, found, record, head) in zip(ids, results, strict=True):
                 yield run_id, key, found, record, head
-    finally:
-        _STORES.pop(root, None)
 
 
 _VERIFIED_FILE = "check-verified.json"

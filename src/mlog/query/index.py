@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 
 from mlog.errors import MlogError, RecordError
 from mlog.query import language as query
-from mlog.storage import dirstamp, records
+from mlog.storage import dirstamp, forking, records
 from mlog.storage.flatten import flatten
 from mlog.storage.store import RECORD_FILE, Store, sidecar_digests
 
@@ -656,31 +656,18 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[list[Any]]:
 
 
 _WORKER: RunIndex | None = None
-# root -> the parent's store while its workers run: a forked worker inherits the run folders
-# the parent located when it listed the runs, instead of looking for each one again
-_STORES: dict[str, Store] = {}
 
 
 def _load_in_worker(root: str, run_id: str, sig: str) -> Loaded:
     """A record parsed in a pool worker (one store, and its caches, per worker process)."""
     global _WORKER
     if _WORKER is None or str(_WORKER.store.repo_root) != root:
-        store = _STORES.get(root) or Store(Path(root))
-        _WORKER = RunIndex(store, sqlite3.connect(":memory:"))
+        _WORKER = RunIndex(forking.store_for(root), sqlite3.connect(":memory:"))
     return _WORKER._load(run_id, sig)
 
 
 def _workers(count: int) -> int:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(cores or 1, 8, count // (_BULK_MIN // 2)))
-
-
-def _can_fork() -> bool:
-    """Worker processes are forked (no re-import of the caller's ``__main__``, no start-up
-    cost), which is only safe while this process runs a single thread; else one core."""
-    import threading
-
-    return threading.active_count() == 1 and hasattr(os, "fork")
+    return max(1, min(forking.cores(), 8, count // (_BULK_MIN // 2)))
 
 
 def _parsed_batches(
@@ -688,34 +675,32 @@ def _parsed_batches(
 ) -> Iterator[list[tuple[str, Loaded]]]:
     """Parsed records in batches of ``_BATCH``, the next batch parsing while one is written."""
     workers = _workers(len(stale))
-    if workers < 2 or not _can_fork():
+    if workers < 2 or not forking.can_fork():
         for chunk in _chunks(stale, _BATCH):
             yield [(run_id, index._load(run_id, on_disk[run_id])) for run_id in chunk]
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    root = str(index.store.repo_root)
     context = multiprocessing.get_context("fork")
-    _STORES[root] = index.store  # the workers fork when the first chunk is sent
-    try:
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            previous: tuple[list[str], Iterator[Loaded]] | None = None
-            for chunk in _chunks(stale, _BATCH):
-                results = pool.map(
-                    _load_in_worker,
-                    [root] * len(chunk),
-                    chunk,
-                    [on_disk[run_id] for run_id in chunk],
-                    chunksize=64,
-                )
-                if previous is not None:
-                    yield list(zip(previous[0], previous[1], strict=True))
-                previous = (chunk, results)
+    with (
+        forking.lending(index.store) as root,  # the workers fork with the first chunk
+        ProcessPoolExecutor(workers, mp_context=context) as pool,
+    ):
+        previous: tuple[list[str], Iterator[Loaded]] | None = None
+        for chunk in _chunks(stale, _BATCH):
+            results = pool.map(
+                _load_in_worker,
+                [root] * len(chunk),
+                chunk,
+                [on_disk[run_id] for run_id in chunk],
+                chunksize=64,
+            )
             if previous is not None:
                 yield list(zip(previous[0], previous[1], strict=True))
-    finally:
-        _STORES.pop(root, None)
+            previous = (chunk, results)
+        if previous is not None:
+            yield list(zip(previous[0], previous[1], strict=True))
 
 
 PACKAGES = "packages."
