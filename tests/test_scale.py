@@ -129,13 +129,18 @@ def test_bulk_build_on_all_cores_matches_one_by_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The parallel, batched cold build gives the same index as the serial path, keeps
-    broken records as errors, and recreates the lookup index it dropped."""
+    broken records as errors, leaves out a run folder without a record (the workers take
+    the signatures a cold build does not), and recreates the lookup index it dropped."""
     monkeypatch.setattr(index, "_BULK_MIN", 4)
     monkeypatch.setattr(index, "_BATCH", 3)
     store = _store(tmp_path, 9)
     store.record_path(make_record(4)["id"]).write_text("alias: v4\n: [broken\n")
+    empty = make_record(10)["id"]
+    (store.runs_dir / records.month_of(empty) / empty).mkdir()
+    assert empty in list(store.run_ids())
     with index.opened(store) as runs:
         assert runs.last_refresh.total == 9
+        assert runs.refresh().added == 0  # the signatures the workers took are the scan's
         assert list(runs.last_refresh.errors) == [make_record(4)["id"]]
         assert runs.alias_numbers() == {make_record(n)["id"]: n for n in range(1, 10)}
         hits = runs.search(query.parse("params.n >= 7"), keys=("params.n",))
@@ -147,7 +152,8 @@ def test_bulk_build_on_all_cores_matches_one_by_one(
 def test_a_records_leaves_are_encoded_as_present_values_and_encode_give_them() -> None:
     """The parse workers' one-pass encoding keeps exactly the leaves ``--where`` sees."""
     record = make_record(3, params={"lr": 0.1, "none": None, "nan": float("nan"), "big": 10**30},
-                         tags={}, metrics={"empty": {}, "nested": {"x": {}, "y": True}})  # fmt: skip
+                         tags={}, metrics={"empty": {}, "nested": {"x": {}, "y": True}},
+                         data={"a.b": 1, "a": {"b": 2, "c": "x"}})  # fmt: skip
     leaves = query.present_values(record)
     keys, kinds, values = index._encoded_leaves(record)
     assert keys == tuple(leaves)
