@@ -277,3 +277,13 @@ def test_hand_edited_lines_load_the_same_both_ways(text: str) -> None:
         fast, reference = outcome(text), outcome(text, monkeypatch)
     assert fast[0] == reference[0]
     assert fast[1] == reference[1] if fast[0] == "error" else same(fast[1], reference[1])
+
+
+def test_the_odd_character_class_is_the_complement_of_what_the_line_reader_takes() -> None:
+    """Written as the short complement, the class still sends on exactly the code points
+    outside "\\n", printable ASCII and printable Unicode without U+2028/9 and the BOM."""
+    takes = [(0x0A, 0x0A), (0x20, 0x7E), (0xA0, 0x2027), (0x202A, 0xD7FF), (0xE000, 0xFEFE),
+             (0xFF00, 0xFFFD), (0x10000, 0x10FFFF)]  # fmt: skip
+    every = "".join(map(chr, range(0x110000)))
+    odd = {ord(char) for char in yamlio._ODD_CHAR.findall(every)}
+    assert odd == {c for c in range(0x110000) if not any(lo <= c <= hi for lo, hi in takes)}
