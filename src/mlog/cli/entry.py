@@ -3,14 +3,10 @@
 
 from __future__ import annotations
 
-import gc
 import sys
 
 
 def main() -> None:
-    # One command per process: the collector's default (a pass every 700 new objects) spends
-    # ~7 ms of a run's start-up walking the objects imports create, and more in bulk reads.
-    gc.set_threshold(50_000, 20, 20)
     if sys.argv[1:] == ["--version"]:
         from mlog import __version__
 
