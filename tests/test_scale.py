@@ -274,6 +274,25 @@ def test_parallel_check_reports_the_same_findings(
     assert ("schema", broken) in serial
 
 
+def test_a_check_after_a_verified_one_hashes_on_every_core_and_sees_an_edit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With many records verified before, their content keys are taken on every core; an
+    edited record (or a signature file put beside one) still has another key."""
+    store = _checked_store(tmp_path, 8)
+    assert _errors(store) == []
+    monkeypatch.setattr(checks, "_PARALLEL_MIN", 2)  # 8 keys: two workers
+    ids = store.run_ids()
+    assert checks._content_keys(store, ids) == [checks._content_key(store, i) for i in ids]
+    victim, signed = make_record(3)["id"], make_record(6)["id"]
+    path = store.record_path(victim)
+    path.write_text(path.read_text().replace("status: succeeded", "status: failed"))
+    (store.run_dir(signed) / "record.yaml.sig").write_text("not a signature")
+    found = _errors(store)
+    assert ("integrity", victim) in found
+    assert any(run == signed for _, run in found)
+
+
 def test_synthesized_records_are_valid_deterministic_and_showable(tmp_path: Path) -> None:
     """benchmarks/synthesize.py: what the scale figures are measured on must be real records."""
     import importlib.util

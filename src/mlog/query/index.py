@@ -704,7 +704,7 @@ def _load_in_worker(root: str, run_id: str, sig: str) -> Loaded | None:
 
 
 def _workers(count: int) -> int:
-    return max(1, min(forking.cores(), 8, count // (_BULK_MIN // 2)))
+    return forking.workers(count, _BULK_MIN // 2)
 
 
 def _parsed_batches(

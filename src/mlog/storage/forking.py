@@ -32,6 +32,12 @@ def cores() -> int:
     return found or 1
 
 
+def workers(count: int, each: int) -> int:
+    """How many workers to fork for ``count`` items: one per ``each`` items, at most one
+    per core and eight in all, and at least one (1 means: do it in this process)."""
+    return max(1, min(cores(), 8, count // each))
+
+
 @contextlib.contextmanager
 def lending(store: Store) -> Iterator[str]:
     """Lend ``store`` to the workers forked while this holds; yields the root they are given."""

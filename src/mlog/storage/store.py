@@ -227,6 +227,19 @@ class Store:
         known = self._located.get(run_id)
         if known is not None:
             return self.runs_dir / known / run_id if known else self.runs_dir / run_id
+        return self._unlisted_dir(run_id)
+
+    def run_folder(self, run_id: str) -> str:
+        """:meth:`run_dir` as text, without building paths: for the loops over every run of a
+        large repository (0.4 s of Path objects at 100,000 runs)."""
+        known = self._located.get(run_id)
+        if known is None:
+            return str(self._unlisted_dir(run_id))
+        runs = str(self.runs_dir)  # kept by the path once made
+        return f"{runs}/{known}/{run_id}" if known else f"{runs}/{run_id}"
+
+    def _unlisted_dir(self, run_id: str) -> Path:
+        """Where a run not found by the last listing is, or will be."""
         filed = self.runs_dir / records.month_of(run_id) / run_id
         if filed.is_dir():
             return filed
