@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
+from mlog.storage import forking
 from mlog.storage.store import Store
 from tests.conftest import PYTHON, Repo
 from tests.test_registry import ok
@@ -96,3 +98,30 @@ def test_missing_pyarrow_names_the_extra(
     assert result.exit_code == 2, result
     assert result.stderr == "error: pyarrow is not installed (pip install 'mlog-cli[data]')\n"
     assert not (repo.path / "runs.parquet").exists()
+
+
+def test_many_runs_are_read_on_every_core_with_the_same_rows_and_warnings(
+    runs: Repo, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Forked workers read the records (one per record here): the same table as one core,
+    and a record edited in place is still reported as tampered."""
+    from mlog.interop import parquet
+
+    store = Store(runs.path)
+    victim = store.run_ids()[1]
+    path = store.record_path(victim)
+    path.write_text(path.read_text().replace("team: risk", "team: fraud"))
+    serial = cli("export", "parquet", "-o", "one.parquet")
+    monkeypatch.setattr(parquet, "_ROWS_EACH", 1)
+    forks: list[int] = []
+    fork = os.fork
+    monkeypatch.setattr(os, "fork", lambda: forks.append(1) or fork())
+    forked = cli("export", "parquet", "-o", "many.parquet")
+    assert len(forks) == min(forking.cores(), 3)
+    for result in (serial, forked):
+        assert result.exit_code == 0, result
+        assert f"run {victim} is TAMPERED" in result.stderr
+    one, many = (
+        pq.read_table(runs.path / name).to_pylist() for name in ("one.parquet", "many.parquet")
+    )
+    assert many == one and [row["tags.team"] for row in many] == ["risk", "fraud", "risk"]

@@ -219,7 +219,9 @@ def _load_all(store: Store, findings: list[Finding], *, use_cache: bool = True) 
     cache = _read_verified(store) if use_cache else {}
     todo: list[tuple[str, str | None]] = []
     run_ids = store.run_ids()
-    keys = _content_keys(store, run_ids) if cache else [None] * len(run_ids)
+    keys: list[str | None] = [None] * len(run_ids)
+    if cache:
+        keys = list(_content_keys(store, run_ids))
     for run_id, key in zip(run_ids, keys, strict=True):
         if key is None:  # nothing to look up: the workers hash each record as they parse it
             todo.append((run_id, None))
@@ -279,11 +281,13 @@ def _load_valid(
 
 
 def _validate_record(
-    root: str, run_id: str, key: str | None, files: bool = True
+    root: str, item: tuple[str, str | None, bool]
 ) -> tuple[str, list[Finding], dict[str, Any] | None, int | None]:
     """One record's content key (hashed here when not given, before parsing, so a record
     changed meanwhile is not remembered as verified), its schema, integrity and signature
-    findings, and what the other checks need of it when it is valid."""
+    findings, and what the other checks need of it when it is valid (with its files, for
+    ``--full``, when the item's last field says so)."""
+    run_id, key, files = item
     store = forking.store_for(root)
     path = store.record_path(run_id)
     try:  # read once: the key is the hash of the very bytes parsed
@@ -328,51 +332,23 @@ def _validated(
     ``--full`` re-hashes."""
     from mlog.query import index  # noqa: F401  (imported once here, not in every worker)
 
-    workers = forking.workers(len(todo), _PARALLEL_MIN // 2)
-    with forking.lending(store) as root:
-        if workers < 2 or not forking.can_fork():
-            for run_id, key in todo:
-                yield run_id, *_validate_record(root, run_id, key, files)
-            return
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            ids = [run_id for run_id, _ in todo]
-            keys = [key for _, key in todo]
-            many = len(ids)
-            results = pool.map(
-                _validate_record, [root] * many, ids, keys, [files] * many, chunksize=64
-            )
-            for run_id, (key, found, record, head) in zip(ids, results, strict=True):
-                yield run_id, key, found, record, head
+    items = [(run_id, key, files) for run_id, key in todo]
+    results = forking.mapped(store, _validate_record, items, each=_PARALLEL_MIN // 2)
+    for (run_id, _), (key, found, record, head) in zip(todo, results, strict=True):
+        yield run_id, key, found, record, head
 
 
 _VERIFIED_FILE = "check-verified.json"
 
 
-def _content_keys(store: Store, run_ids: list[str]) -> list[str | None]:
+def _content_keys(store: Store, run_ids: list[str]) -> list[str]:
     """:func:`_content_key` of each run, on every core when there are many (each key is an
     open or two and a read: 1.5 s at 100,000 runs on one core)."""
-    workers = forking.workers(len(run_ids), 2 * _PARALLEL_MIN)
-    with forking.lending(store) as root:
-        if workers < 2 or not forking.can_fork():
-            return list(_keys_in_worker(root, run_ids))
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        size = -(-len(run_ids) // (4 * workers))  # a few chunks a worker, for balance
-        chunks = [run_ids[start : start + size] for start in range(0, len(run_ids), size)]
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            return [key for keys in pool.map(_keys_in_worker, [root] * len(chunks), chunks)
-                    for key in keys]  # fmt: skip
+    return list(forking.mapped(store, _key_in_worker, run_ids, each=2 * _PARALLEL_MIN))
 
 
-def _keys_in_worker(root: str, run_ids: list[str]) -> list[str | None]:
-    store = forking.store_for(root)
-    return [_content_key(store, run_id) for run_id in run_ids]
+def _key_in_worker(root: str, run_id: str) -> str:
+    return _content_key(forking.store_for(root), run_id)
 
 
 def _content_key(store: Store, run_id: str, raw: bytes | None = None) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 from mlog.errors import UsageError
 from mlog.interop.common import load_series, require
+from mlog.storage import forking
 from mlog.storage.store import Store
 
 TIME_COLUMNS = ("started_at", "ended_at", "time")
@@ -32,15 +34,18 @@ def write_tables(
     """Write the runs table to ``output`` and, with ``series``, the points beside it."""
     if not output.parent.is_dir():
         raise UsageError(f"folder {output.parent} does not exist (create it first)")
-    loaded = [store.load_record(run_id) for run_id in run_ids]
+    rows = []
+    for run_id, (row, problems) in zip(run_ids, _rows(store, run_ids), strict=True):
+        if problems:
+            store.mark_unverified(run_id, problems)
+        rows.append(row)
     result = TableResult()
-    rows = [run_row(record) for record in loaded]
     result.files.append((str(output), _write(rows, output, csv)))
     if series:
         points = [
-            {"run": record["id"], **_point(point)}
-            for record in loaded
-            for point in load_series(store, record["id"])
+            {"run": run_id, **_point(point)}
+            for run_id in run_ids
+            for point in load_series(store, run_id)
         ]
         path = series_path(output, csv)
         result.files.append((str(path), _write(points, path, csv, _SERIES_COLUMNS)))
@@ -48,6 +53,19 @@ def write_tables(
 
 
 _SERIES_COLUMNS = ("run", "name", "step", "value", "time")
+_ROWS_EACH = 500  # records a worker is forked for: 100,000 records took 42 s on one core
+
+
+def _rows(store: Store, run_ids: list[str]) -> Iterator[tuple[dict[str, Any], list[str]]]:
+    """Each run's row and why its record cannot be trusted, read on every core when there
+    are many (the record is parsed and its integrity checked as any reader does)."""
+    return forking.mapped(store, _row, run_ids, each=_ROWS_EACH)
+
+
+def _row(root: str, run_id: str) -> tuple[dict[str, Any], list[str]]:
+    store = forking.store_for(root)
+    record = store.load_record(run_id, verify=False)
+    return run_row(record), store.verify(run_id, record)
 
 
 def series_path(output: Path, csv: bool) -> Path:

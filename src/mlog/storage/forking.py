@@ -13,11 +13,14 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from mlog.storage.store import Store
 
+_Item = TypeVar("_Item")
+_Result = TypeVar("_Result")
 _LENT: dict[str, Store] = {}  # repository root -> the store lent to workers forked now
 
 
@@ -52,3 +55,28 @@ def lending(store: Store) -> Iterator[str]:
 def store_for(root: str) -> Store:
     """In a worker: the store lent for ``root``, else a new one."""
     return _LENT.get(root) or Store(Path(root))
+
+
+def mapped(
+    store: Store,
+    work: Callable[[str, _Item], _Result],
+    items: Sequence[_Item],
+    *,
+    each: int,
+) -> Iterator[_Result]:
+    """``work(root, item)`` for each item, in order: in forked workers (one per ``each``
+    items, see :func:`workers`) when there are many and forking is safe, else here. ``work``
+    is a module-level function that takes its store with :func:`store_for`; what it raises
+    is raised here."""
+    count = workers(len(items), each)
+    with lending(store) as root:
+        if count < 2 or not can_fork():
+            for item in items:
+                yield work(root, item)
+            return
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(count, mp_context=context) as pool:
+            yield from pool.map(work, [root] * len(items), items, chunksize=64)
