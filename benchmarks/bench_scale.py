@@ -10,7 +10,8 @@ given, its peer measured in the same sitting, with the load average before and a
 - ``mlog run -- python -c pass`` minus ``python -c pass`` (the same at every size);
 - warm ``ls --where ... --limit 10`` beside MLflow's ``search_runs`` over the same runs in a
   sqlite store (``--mlflow-python``; logged once per size, then reused);
-- ``show vN`` (the middle run), ``ls`` without ``--limit`` (piped), ``mlog --version``.
+- ``show vN`` (the middle run), ``ls`` without ``--limit`` (piped), ``mlog --version``;
+- one ``export parquet --where`` (when pyarrow, the ``data`` extra, is installed).
 
 Child processes run with bytecode caching on, after a warm-up (a ``PYTHONDONTWRITEBYTECODE``
 in the caller's environment would otherwise make every figure include compiling mlog).
@@ -142,6 +143,21 @@ def cold(repo: Path, times: int) -> tuple[str, str]:
     return shown(builds), shown(checks)
 
 
+def exported(repo: Path) -> str:
+    """One ``mlog export parquet --where WHERE`` (pyarrow, the ``data`` extra, must be in
+    mlog's environment): seconds and peak MB, with the rows written."""
+    import importlib
+    import importlib.util
+
+    if importlib.util.find_spec("pyarrow") is None:
+        return "needs mlog[data]"
+    output = Path("/tmp/mlog-bench-export.parquet")
+    seconds, peak, _ = timed([MLOG, "export", "parquet", "-o", str(output), "--where", WHERE], repo)
+    rows = importlib.import_module("pyarrow.parquet").read_metadata(output).num_rows
+    output.unlink()
+    return f"{seconds:.2f} s, {peak} MB ({rows} rows)"
+
+
 def bench(
     repo: Path, repeat: int, mlflow: str | None, mlflow_upto: int, cold_times: int = 1
 ) -> None:
@@ -175,6 +191,7 @@ def bench(
     rows.append(("ls without --limit (piped)", f"{full:.2f} s", "", "<= 1 s at 10k"))
     version = median([MLOG, "--version"], repo, repeat)
     rows.append(("mlog --version", f"{version:.3f} s", "", "<= 0.10 s"))
+    rows.append(("export parquet --where (once)", exported(repo), "", "(no target)"))
     for what, figure, against, target in rows:
         print(f"{what:32} {figure:>16}   {against:44} target {target}")
     for added, folder in run_ids(repo).items():  # leave the repository as it was
