@@ -176,14 +176,21 @@ def sort_value(value: Any) -> tuple[int, Any]:
     return rank, None if kind == "nan" else value
 
 
+WINDOW = index._WINDOW
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     runs=st.lists(run_values(), min_size=1, max_size=8),
     expression=expressions,
     sort=st.lists(st.builds(query.SortKey, any_key, st.booleans()), max_size=2).map(tuple),
+    limit=st.integers(1, 4),
 )
 def test_index_matches_python_filter(
-    runs: list[dict[str, Any]], expression: query.Node, sort: tuple[query.SortKey, ...]
+    runs: list[dict[str, Any]],
+    expression: query.Node,
+    sort: tuple[query.SortKey, ...],
+    limit: int,
 ) -> None:
     text = render(expression)
     node = query.parse(text)
@@ -196,7 +203,15 @@ def test_index_matches_python_filter(
         expected = python_sorted([row for row in loaded if query.evaluate(node, row[1])], sort)
         with index.opened(store) as runs_index:
             got = [hit.id for hit in runs_index.search(node, sort)]
+            newest = {}  # the first N, looked for among the newest N * window runs first
+            for window in (1, 50):
+                index._WINDOW = window
+                try:
+                    newest[window] = [hit.id for hit in runs_index.search(node, sort, limit)]
+                finally:
+                    index._WINDOW = WINDOW
     assert got == expected, text
+    assert newest == {1: expected[:limit], 50: expected[:limit]}, text
 
 
 # -- incremental refresh ---------------------------------------------------------------

@@ -115,7 +115,12 @@ def test_many_runs_are_read_on_every_core_with_the_same_rows_and_warnings(
     monkeypatch.setattr(parquet, "_ROWS_EACH", 1)
     forks: list[int] = []
     fork = os.fork
-    monkeypatch.setattr(os, "fork", lambda: forks.append(1) or fork())
+
+    def counted() -> int:
+        forks.append(1)
+        return fork()
+
+    monkeypatch.setattr(os, "fork", counted)
     forked = cli("export", "parquet", "-o", "many.parquet")
     assert len(forks) == min(forking.cores(), 3)
     for result in (serial, forked):

