@@ -153,7 +153,7 @@ def exported(repo: Path) -> str:
         return "needs mlog[data]"
     output = Path("/tmp/mlog-bench-export.parquet")
     seconds, peak, _ = timed([MLOG, "export", "parquet", "-o", str(output), "--where", WHERE], repo)
-    count = "import pyarrow.parquet, sys; print(pyarrow.parquet.read_metadata(sys.argv[1]).num_rows)"
+    count = "import pyarrow.parquet as p, sys; print(p.read_metadata(sys.argv[1]).num_rows)"
     rows = subprocess.run([sys.executable, "-c", count, str(output)], capture_output=True,
                           text=True, check=True).stdout.strip()  # fmt: skip
     output.unlink()
