@@ -33,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import xxhash  # noqa: E402
-from synthesize import ensure_repo, git, make_record  # noqa: E402
+from synthesize import PACKAGE_LISTS, ensure_repo, git, make_record, package_list  # noqa: E402
 
 from mlog.storage import records, yamlio  # noqa: E402
 from mlog.storage.hashing import ManifestEntry, manifest_to_bytes  # noqa: E402
@@ -47,10 +47,21 @@ def digest(kind: str, number: int) -> str:
     return "xxh3_128:" + xxhash.xxh3_128_hexdigest(f"{kind}:{number}".encode())
 
 
+_PACKAGES: dict[Path, list[str]] = {}
+
+
+def package_objects(store: Store) -> list[str]:
+    """The package-list objects the records name, stored once per repository (as synthesize)."""
+    if store.repo_root not in _PACKAGES:
+        lists = [store.put_object(package_list(v)) for v in range(PACKAGE_LISTS)]
+        _PACKAGES[store.repo_root] = lists
+    return _PACKAGES[store.repo_root]
+
+
 def pipeline_record(
     rng: random.Random, store: Store, number: int, commit: str, tree: str
 ) -> dict[str, Any]:
-    record = make_record(rng, number, commit, tree)
+    record = make_record(rng, number, commit, tree, package_objects(store))
     record["artifacts"] = [
         {"path": "features.parquet", "present": True, "kind": "file",
          "hash": digest("features", number), "size": 1000, "files": 1}
