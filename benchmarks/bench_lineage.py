@@ -33,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import xxhash  # noqa: E402
-from synthesize import PACKAGE_LISTS, ensure_repo, git, make_record, package_list  # noqa: E402
+from synthesize import ensure_repo, git, make_record, package_objects  # noqa: E402
 
 from mlog.storage import records, yamlio  # noqa: E402
 from mlog.storage.hashing import ManifestEntry, manifest_to_bytes  # noqa: E402
@@ -47,21 +47,10 @@ def digest(kind: str, number: int) -> str:
     return "xxh3_128:" + xxhash.xxh3_128_hexdigest(f"{kind}:{number}".encode())
 
 
-_PACKAGES: dict[Path, list[str]] = {}
-
-
-def package_objects(store: Store) -> list[str]:
-    """The package-list objects the records name, stored once per repository (as synthesize)."""
-    if store.repo_root not in _PACKAGES:
-        lists = [store.put_object(package_list(v)) for v in range(PACKAGE_LISTS)]
-        _PACKAGES[store.repo_root] = lists
-    return _PACKAGES[store.repo_root]
-
-
 def pipeline_record(
-    rng: random.Random, store: Store, number: int, commit: str, tree: str
+    rng: random.Random, store: Store, number: int, commit: str, tree: str, packages: list[str]
 ) -> dict[str, Any]:
-    record = make_record(rng, number, commit, tree, package_objects(store))
+    record = make_record(rng, number, commit, tree, packages)
     record["artifacts"] = [
         {"path": "features.parquet", "present": True, "kind": "file",
          "hash": digest("features", number), "size": 1000, "files": 1}
@@ -98,8 +87,9 @@ def synthesize(repo: Path, count: int) -> None:
     store = ensure_repo(repo)
     commit, tree = git(repo, "rev-parse", "HEAD"), git(repo, "rev-parse", "HEAD^{tree}")
     rng = random.Random(0)
+    packages = package_objects(store)
     for number in range(1, count + 1):
-        record = records.seal(pipeline_record(rng, store, number, commit, tree))
+        record = records.seal(pipeline_record(rng, store, number, commit, tree, packages))
         if number <= 50:
             validate(record, "run", source=f"synthetic run v{number}")
         store.write_run(record["id"], yamlio.dumps(record), {})
@@ -208,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     rng = random.Random(1)
     commit, tree = git(repo, "rev-parse", "HEAD"), git(repo, "rev-parse", "HEAD^{tree}")
     number = len(store.run_ids()) + 1
-    extra = records.seal(pipeline_record(rng, store, number, commit, tree))
+    extra = records.seal(pipeline_record(rng, store, number, commit, tree, package_objects(store)))
     store.write_run(extra["id"], yamlio.dumps(extra), {})
     wall, cpu = once([mlog, "lineage", f"v{number}"], repo)
     print(f"lineage after one new run (incremental): {wall:.3f} s wall, {cpu:.3f} s CPU")

@@ -31,7 +31,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from synthesize import ensure_repo, git, make_record  # noqa: E402
+from synthesize import ensure_repo, git, make_record, package_objects  # noqa: E402
 
 from mlog.storage import records, yamlio  # noqa: E402
 
@@ -40,6 +40,7 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 BOKEH_IDLE = (
     "() => window.Bokeh && Bokeh.documents.length > 0 && Bokeh.documents.every(d => d.is_idle)"
 )
+MLOG = shutil.which("mlog") or str(Path(sys.executable).parent / "mlog")  # this venv's
 PLOTLY_DRAWN = "() => document.querySelectorAll('.plotly-graph-div .main-svg').length > 0"
 PEER_VENV = Path("/tmp/mlog-bench-plotly-venv")
 
@@ -66,11 +67,13 @@ def synthesize(repo: Path, count: int, steps: int) -> None:
         return
     commit, tree = git(repo, "rev-parse", "HEAD"), git(repo, "rev-parse", "HEAD^{tree}")
     rng = random.Random(0)
+    packages = package_objects(store)
     for number in range(len(store.run_ids()) + 1, count + 1):
-        record = make_record(rng, number, commit, tree)
+        record = make_record(rng, number, commit, tree, packages)
         record["model"] = "fraud"
         points, record["series"] = series(rng, steps)
         sidecar = b"".join(json.dumps(p, sort_keys=True).encode() + b"\n" for p in points)
+        record["sidecars"] = {"series.jsonl": records.sidecar_digest(sidecar)}  # as run seals it
         sealed = records.seal(record)
         store.write_run(sealed["id"], yamlio.dumps(sealed), {"series.jsonl": sidecar})
     mlog(repo, "champion", f"v{count // 2}", "--model", "fraud", "--force")
@@ -78,7 +81,7 @@ def synthesize(repo: Path, count: int, steps: int) -> None:
 
 def mlog(repo: Path, *args: str) -> float:
     started = time.perf_counter()
-    subprocess.run(["mlog", *args], cwd=repo, check=True, capture_output=True)
+    subprocess.run([MLOG, *args], cwd=repo, check=True, capture_output=True)
     return time.perf_counter() - started
 
 

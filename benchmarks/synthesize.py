@@ -192,12 +192,17 @@ def synthesize(
         return sum(done)
 
 
+def package_objects(store: Store) -> list[str]:
+    """The package-list objects synthetic records name, stored in ``store`` (once each)."""
+    return [store.put_object(package_list(v)) for v in range(PACKAGE_LISTS)]
+
+
 def _write_block(
     repo: Path, first: int, size: int, seed: int, commit: str, tree: str, check: bool
 ) -> int:
     store = Store(repo)
     rng = random.Random(f"{seed}:{first}")
-    packages = [store.put_object(package_list(v)) for v in range(PACKAGE_LISTS)]
+    packages = package_objects(store)
     for number in range(first, first + size):
         record = records.seal(make_record(rng, number, commit, tree, packages))
         if check:

@@ -365,3 +365,31 @@ def test_a_first_check_in_a_fresh_clone_finds_alias_collisions_without_rereading
         (store.cache_dir / "check-verified.json").unlink()
         assert alias_warnings(checks.check_repository(store)) == [collision]
         assert alias_warnings(checks.check_repository(store)) == [collision]  # incremental
+
+
+@pytest.mark.parametrize("script", ["bench_lineage", "bench_report"])
+def test_the_benchmarks_that_write_their_own_runs_still_write_valid_ones(
+    tmp_path: Path, script: str
+) -> None:
+    """bench_lineage and bench_report build on synthesize.make_record: a change to it must
+    not leave them failing before they measure anything (as a new argument once did)."""
+    import importlib.util
+    import sys
+
+    folder = Path(__file__).parents[1] / "benchmarks"
+    sys.path.insert(0, str(folder))
+    try:
+        spec = importlib.util.spec_from_file_location(script, folder / f"{script}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        repo = tmp_path / "repo"
+        if script == "bench_report":
+            module.synthesize(repo, 12, 5)
+        else:
+            module.synthesize(repo, 12)
+    finally:
+        sys.path.remove(str(folder))
+    store = Store(repo)
+    assert len(store.run_ids()) == 12
+    assert _errors(store) == []
