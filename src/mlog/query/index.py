@@ -657,8 +657,7 @@ class RunIndex:
                 f"WHERE r.error IS NULL AND ({condition}) "
                 f"ORDER BY {order} LIMIT ?"
             )
-            found = self.conn.execute(sql, [*compiler.params, -1 if limit is None else limit])
-            rows = [(int(rowid), str(run_id), tampered) for rowid, run_id, tampered in found]
+            rows = self._matched(sql, [*compiler.params, -1 if limit is None else limit])
         hits = self._with_values([row[:2] for row in rows], self._wanted(keys, prefixes))
         return [
             Hit(hit.id, hit.values, tuple(json.loads(row[2]))) if row[2] else hit
@@ -675,9 +674,13 @@ class RunIndex:
             "(SELECT id FROM runs ORDER BY id DESC LIMIT 1 OFFSET ?), '') "
             f"AND r.error IS NULL AND ({condition}) ORDER BY r.id DESC LIMIT ?"
         )
-        found = self.conn.execute(sql, [limit * _WINDOW - 1, *compiler.params, limit])
-        rows = [(int(rowid), str(run_id), tampered) for rowid, run_id, tampered in found]
+        rows = self._matched(sql, [limit * _WINDOW - 1, *compiler.params, limit])
         return rows if len(rows) == limit else None
+
+    def _matched(self, sql: str, params: list[Any]) -> list[tuple[int, str, Any]]:
+        """(row id, run id, why it is tampered or None) of each run a search selects."""
+        found = self.conn.execute(sql, params)
+        return [(int(rowid), str(run_id), tampered) for rowid, run_id, tampered in found]
 
     def _wanted(self, keys: Sequence[str], prefixes: Sequence[str]) -> dict[int, str]:
         known = self.key_ids()
