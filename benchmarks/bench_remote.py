@@ -14,6 +14,7 @@ workspace files are deleted, and DVC's cache too (mlog keeps no second copy).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import socket
@@ -43,14 +44,25 @@ def sh(args: list[str], cwd: Path, env: dict[str, str]) -> float:
     return took
 
 
-def make_files(repo: Path, big_mib: int, small: int) -> None:
+def make_big(repo: Path, big_mib: int) -> None:
     chunk = os.urandom(MiB)
     with open(repo / "big.bin", "wb") as fh:
         for i in range(big_mib):
             fh.write(chunk[: MiB - 8] + i.to_bytes(8, "little"))
+
+
+def make_small(repo: Path, small: int) -> None:
     (repo / "small").mkdir()
     for i in range(small):
         (repo / "small" / f"f{i:05d}.txt").write_bytes(os.urandom(512) + str(i).encode())
+
+
+def writing(call: str) -> list[str]:
+    """A training command that writes its artifact: ``mlog run`` credits a run only with the
+    outputs it wrote (one left from before is recorded as not written by the run)."""
+    here = str(Path(__file__).resolve().parent)
+    code = f"import sys, pathlib; sys.path.insert(0, {here!r}); import bench_remote as b; b.{call}"
+    return [sys.executable, "-c", code]
 
 
 def setup(root: Path, dvc: str, big_mib: int, small: int, env: dict[str, str]) -> Path:
@@ -59,15 +71,20 @@ def setup(root: Path, dvc: str, big_mib: int, small: int, env: dict[str, str]) -
     for args in (["git", "init", "-q", "-b", "main"], [str(BIN / "mlog"), "init"],
                  [dvc, "init", "-q"], [dvc, "config", "core.autostage", "false"]):  # fmt: skip
         sh(args, repo, env)
-    make_files(repo, big_mib, small)
-    sh([dvc, "add", "-q", "big.bin", "small"], repo, env)  # DVC tracks them; mlog records them
+    (repo / ".gitignore").write_text("/big.bin\n/small\n")
     sh(["git", "add", "-A"], repo, env)
-    sh(["git", "commit", "-qm", "data"], repo, env)
-    for artifact in ("big.bin", "small"):
-        run = [str(BIN / "mlog"), "run", "-a", artifact, "--", sys.executable, "-c", "pass"]
-        sh(run, repo, env)
+    sh(["git", "commit", "-qm", "setup"], repo, env)
+    outputs = (("big.bin", f"make_big(pathlib.Path('.'), {big_mib})"),
+               ("small", f"make_small(pathlib.Path('.'), {small})"))  # fmt: skip
+    for number, (artifact, call) in enumerate(outputs, 1):  # v1 and v2
+        sh([str(BIN / "mlog"), "run", "-a", artifact, "--", *writing(call)], repo, env)
+        show = [str(BIN / "mlog"), "show", f"v{number}", "--json"]
+        shown = subprocess.run(show, cwd=repo, env=env, capture_output=True, text=True).stdout
+        if not json.loads(shown).get("artifacts"):  # else every mlog figure would time nothing
+            raise SystemExit(f"run v{number} recorded no artifact {artifact}: {shown[-2000:]}")
+    sh([dvc, "add", "-q", "big.bin", "small"], repo, env)  # DVC tracks them too
     sh(["git", "add", "-A"], repo, env)
-    sh(["git", "commit", "-qm", "runs"], repo, env)
+    sh(["git", "commit", "-qm", "runs and data"], repo, env)
     return repo
 
 
