@@ -293,18 +293,30 @@ def test_a_check_after_a_verified_one_hashes_on_every_core_and_sees_an_edit(
     assert any(run == signed for _, run in found)
 
 
-def test_synthesized_records_are_valid_deterministic_and_showable(tmp_path: Path) -> None:
-    """benchmarks/synthesize.py: what the scale figures are measured on must be real records."""
+BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
+
+
+def _benchmark(name: str) -> Any:
+    """A script of ``benchmarks/`` loaded as a module, as it imports its siblings
+    (``from synthesize import ...``): the folder is on ``sys.path`` while it loads."""
     import importlib.util
     import sys
 
-    spec = importlib.util.spec_from_file_location(
-        "synthesize", Path(__file__).parents[1] / "benchmarks" / "synthesize.py"
-    )
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
     assert spec is not None and spec.loader is not None
-    synthesize = importlib.util.module_from_spec(spec)
-    sys.modules["synthesize"] = synthesize
-    spec.loader.exec_module(synthesize)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return module
+
+
+def test_synthesized_records_are_valid_deterministic_and_showable(tmp_path: Path) -> None:
+    """benchmarks/synthesize.py: what the scale figures are measured on must be real records."""
+    synthesize = _benchmark("synthesize")
     one, two = tmp_path / "one", tmp_path / "two"
     assert synthesize.synthesize(one, 30, jobs=1) == 30
     assert synthesize.synthesize(two, 30, jobs=2) == 30
@@ -373,23 +385,12 @@ def test_the_benchmarks_that_write_their_own_runs_still_write_valid_ones(
 ) -> None:
     """bench_lineage and bench_report build on synthesize.make_record: a change to it must
     not leave them failing before they measure anything (as a new argument once did)."""
-    import importlib.util
-    import sys
-
-    folder = Path(__file__).parents[1] / "benchmarks"
-    sys.path.insert(0, str(folder))
-    try:
-        spec = importlib.util.spec_from_file_location(script, folder / f"{script}.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        repo = tmp_path / "repo"
-        if script == "bench_report":
-            module.synthesize(repo, 12, 5)
-        else:
-            module.synthesize(repo, 12)
-    finally:
-        sys.path.remove(str(folder))
+    module = _benchmark(script)
+    repo = tmp_path / "repo"
+    if script == "bench_report":
+        module.synthesize(repo, 12, 5)
+    else:
+        module.synthesize(repo, 12)
     store = Store(repo)
     assert len(store.run_ids()) == 12
     assert _errors(store) == []
